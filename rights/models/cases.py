@@ -1,0 +1,173 @@
+"""Requesters, cases (TakedownRequest) and the URLs each case names (Target)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from rights.workflow import CLOCK_RUNNING_STATES, CaseState, TargetState
+
+
+class Requester(models.Model):
+    """The person or organisation asking. Contact details live here only, so that they can be
+    redacted or erased without touching the audit trail, which refers to `requester:<id>`."""
+
+    email = models.EmailField(max_length=254, unique=True, help_text="stored lower-case")
+    name = models.CharField(max_length=200)
+    organisation = models.CharField(max_length=200, blank=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    unfounded_count = models.PositiveIntegerField(
+        default=0, help_text="requests found manifestly unfounded"
+    )
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=models.functions.Lower("email")),
+                name="requester_email_lower",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"requester {self.pk}"
+
+    @property
+    def email_domain(self) -> str:
+        return self.email.rsplit("@", 1)[-1]
+
+    @property
+    def actor(self) -> str:
+        return f"requester:{self.pk}"
+
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web form"
+    EMAIL = "email", "Email"
+    API = "api", "Partner API"
+    STAFF = "staff", "Staff"
+
+
+class TakedownRequest(models.Model):
+    """A case: one request to take content down, driven to an outcome before its deadline."""
+
+    reference = models.CharField(max_length=16, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    requester = models.ForeignKey(Requester, on_delete=models.PROTECT, related_name="cases")
+    outlet = models.ForeignKey(
+        "rights.Outlet",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="cases",
+        help_text="the partner outlet whose API key filed the case",
+    )
+    basis = models.CharField(max_length=16)
+    explanation = models.TextField(blank=True)
+    statements = models.JSONField(default=list, help_text="keys of the sworn statements made")
+    statements_version = models.CharField(max_length=16)
+    whole_domain = models.CharField(max_length=253, blank=True)
+    trusted = models.BooleanField(default=False)
+    state = models.CharField(max_length=32, choices=CaseState.choices)
+
+    received_at = models.DateTimeField()
+    confirm_by = models.DateTimeField(null=True, blank=True)
+    clock_started_at = models.DateTimeField(null=True, blank=True)
+    deadline_seconds = models.PositiveIntegerField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    decision_reasons = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "case"
+        ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=CaseState.values), name="case_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=Channel.values), name="case_channel_valid"
+            ),
+            # The clock is all or nothing: a started clock always has its deadline and length.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(
+                        clock_started_at__isnull=True,
+                        deadline_at__isnull=True,
+                        deadline_seconds__isnull=True,
+                    )
+                    | models.Q(
+                        clock_started_at__isnull=False,
+                        deadline_at__isnull=False,
+                        deadline_seconds__gt=0,
+                    )
+                ),
+                name="case_clock_complete",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["deadline_at"],
+                condition=models.Q(state__in=sorted(CLOCK_RUNNING_STATES)),
+                name="case_open_by_deadline",
+            ),
+            models.Index(fields=["requester", "state"], name="case_requester_state"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def audit_stream(self) -> str:
+        return f"case:{self.reference}"
+
+
+class Target(models.Model):
+    """One URL named in a case, resolved to a ContentItem where we have it."""
+
+    case = models.ForeignKey(TakedownRequest, on_delete=models.PROTECT, related_name="targets")
+    url = models.URLField(max_length=2048, help_text="normalised")
+    content_item = models.ForeignKey(
+        "rights.ContentItem",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="targets",
+    )
+    state = models.CharField(
+        max_length=16, choices=TargetState.choices, default=TargetState.PENDING
+    )
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state__in=TargetState.values), name="target_state_valid"
+            ),
+            models.UniqueConstraint(fields=["case", "url"], name="target_url_once_per_case"),
+            models.UniqueConstraint(
+                fields=["case", "content_item"],
+                condition=models.Q(
+                    content_item__isnull=False,
+                    state__in=[TargetState.PENDING, TargetState.DISABLED],
+                ),
+                name="target_one_open_per_item_per_case",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def audit_stream(self) -> str:
+        return f"case:{self.case.reference}"

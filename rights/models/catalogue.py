@@ -1,0 +1,88 @@
+"""Outlets, their verified domains, and the content we republish from them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from rights.workflow import ContentStatus
+
+
+class Outlet(models.Model):
+    """A media organisation whose articles are republished. A partner outlet has API keys."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    is_partner = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def audit_stream(self) -> str:
+        return f"outlet:{self.slug}"
+
+
+class OutletDomain(models.Model):
+    """A domain an outlet has proved it controls; content from it (and its subdomains) is theirs."""
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(max_length=253, unique=True, help_text="lower-case, IDNA (punycode)")
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(domain=models.functions.Lower("domain")),
+                name="outletdomain_domain_lower",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class ContentItem(models.Model):
+    """One republished article: our public copy of a primary source."""
+
+    slug = models.SlugField(max_length=200, unique=True, help_text="our public URL is /a/<slug>/")
+    source_url = models.URLField(
+        max_length=2048, unique=True, help_text="the primary source, normalised: the lookup key"
+    )
+    source_domain = models.CharField(max_length=253, db_index=True)
+    outlet = models.ForeignKey(
+        Outlet, on_delete=models.PROTECT, null=True, blank=True, related_name="items"
+    )
+    title = models.CharField(max_length=500)
+    body = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=ContentStatus.choices, default=ContentStatus.LIVE
+    )
+    published_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-published_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=ContentStatus.values), name="contentitem_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("rights:content", kwargs={"slug": self.slug})
+
+    @property
+    def public_url(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}{self.get_absolute_url()}"
+
+    def audit_stream(self) -> str:
+        return self.outlet.audit_stream() if self.outlet_id else "system"  # type: ignore[union-attr]

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from rights.web import views
+
+app_name = "rights"
+
+urlpatterns = [
+    path("a/<slug:slug>/", views.content_page, name="content"),
+]
