@@ -198,9 +198,10 @@ def _events() -> Iterator[AuditEvent]:
 def verify() -> VerifyResult:
     """Walk every chain; raise `AuditBroken` naming the first bad event."""
     checkpoints, vouched = _verified_checkpoints()
-    heads = {name: (seq, head) for name, seq, head in AuditStream.objects.values_list(
-        "name", "seq", "head_hash"
-    )}
+    heads = {
+        name: (seq, head)
+        for name, seq, head in AuditStream.objects.values_list("name", "seq", "head_hash")
+    }
     events = 0
     seen: set[str] = set()
     stream: str | None = None
@@ -232,13 +233,13 @@ def verify() -> VerifyResult:
             )
         if event.prev_hash != previous:
             raise AuditBroken(
-                "does not link to the event before it (events were reordered, "
-                "inserted or deleted)",
+                "does not link to the event before it (events were reordered, inserted or deleted)",
                 event=event,
             )
         if event_hash(event) != event.hash:
-            raise AuditBroken("its contents do not match its hash (the event was modified)",
-                              event=event)
+            raise AuditBroken(
+                "its contents do not match its hash (the event was modified)", event=event
+            )
         vouched_hash = vouched.pop((event.stream, event.seq), None)
         if vouched_hash is not None and vouched_hash != event.hash:
             raise AuditBroken("differs from what a signed checkpoint recorded", event=event)
@@ -250,12 +251,12 @@ def verify() -> VerifyResult:
         close_stream(stream, last)
     for name, (seq, _head) in heads.items():
         if name not in seen and seq > 0:
-            raise AuditBroken(f"the stream's head records {seq} events but none remain",
-                              stream=name)
+            raise AuditBroken(
+                f"the stream's head records {seq} events but none remain", stream=name
+            )
     if vouched:
         (name, seq), _ = next(iter(vouched.items()))
-        raise AuditBroken(f"a signed checkpoint records event {seq}, which is missing",
-                          stream=name)
+        raise AuditBroken(f"a signed checkpoint records event {seq}, which is missing", stream=name)
     return VerifyResult(events=events, streams=len(seen), checkpoints=checkpoints)
 
 

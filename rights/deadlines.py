@@ -45,9 +45,7 @@ def rung_due_at(rung: Rung, started_at: datetime, length_seconds: int) -> dateti
 
 def due_rungs(started_at: datetime, length_seconds: int, now: datetime) -> list[Rung]:
     """Every rung whose moment has come, in ladder order."""
-    return [
-        rung for rung, _ in LADDER if rung_due_at(rung, started_at, length_seconds) <= now
-    ]
+    return [rung for rung, _ in LADDER if rung_due_at(rung, started_at, length_seconds) <= now]
 
 
 def next_rung_at(

@@ -102,7 +102,9 @@ def normalise_url(raw: str) -> str:
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     try:
-        canonical = canonicalize_url(urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")))
+        canonical = canonicalize_url(
+            urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+        )
     except (ValueError, UnicodeError) as exc:
         raise NormaliseError(f"is not a valid URL ({exc})") from exc
     base, _, query = canonical.partition("?")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from rights.workflow import CLOCK_RUNNING_STATES, CaseState, TargetState
 
@@ -25,7 +26,7 @@ class Requester(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(email=models.functions.Lower("email")),
+                condition=models.Q(email=Lower("email")),
                 name="requester_email_lower",
             ),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 
 from rights.workflow import ContentStatus
@@ -38,7 +39,7 @@ class OutletDomain(models.Model):
         ordering = ["domain"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(domain=models.functions.Lower("domain")),
+                condition=models.Q(domain=Lower("domain")),
                 name="outletdomain_domain_lower",
             ),
         ]

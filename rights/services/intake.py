@@ -88,8 +88,15 @@ class IntakeResult:
 # --- Checks ------------------------------------------------------------------------------
 
 
-def _clean_text(value: object, *, name: str, limit: int, required: bool, errors: dict[str, str],
-                multiline: bool = False) -> str:
+def _clean_text(
+    value: object,
+    *,
+    name: str,
+    limit: int,
+    required: bool,
+    errors: dict[str, str],
+    multiline: bool = False,
+) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -185,8 +192,12 @@ def check_takedown(
             clean_domain = normalise_domain(whole_domain)  # type: ignore[arg-type]
         except NormaliseError as exc:
             errors["whole_domain"] = str(exc)
-    if not clean_urls and not clean_domain and not any(
-        key == "urls" or key.startswith("urls[") or key == "whole_domain" for key in errors
+    if (
+        not clean_urls
+        and not clean_domain
+        and not any(
+            key == "urls" or key.startswith("urls[") or key == "whole_domain" for key in errors
+        )
     ):
         errors["urls"] = "name at least one URL (or a whole domain)"
     sworn: tuple[str, ...] = ()
@@ -238,9 +249,7 @@ def resolve_urls(urls: Sequence[str]) -> dict[str, ContentItem | None]:
         i.source_url: i
         for i in ContentItem.objects.filter(source_url__in=[u for u in urls if u not in slugs])
     }
-    return {
-        url: by_slug.get(slugs[url]) if url in slugs else by_source.get(url) for url in urls
-    }
+    return {url: by_slug.get(slugs[url]) if url in slugs else by_source.get(url) for url in urls}
 
 
 def items_of_domain(domain: str) -> list[ContentItem]:
@@ -329,9 +338,7 @@ def _requester_for(clean: CleanRequest, *, email_verified: bool, now: datetime) 
     return requester
 
 
-def _already_open(
-    requester: Requester, resolved: dict[str, ContentItem | None]
-) -> dict[str, str]:
+def _already_open(requester: Requester, resolved: dict[str, ContentItem | None]) -> dict[str, str]:
     """URLs (or their items) already held by an open target of the requester's open cases."""
     item_ids = {item.pk: url for url, item in resolved.items() if item is not None}
     held = Target.objects.filter(
@@ -348,9 +355,9 @@ def _already_open(
     return merged
 
 
-def _route(case: TakedownRequest, *, outlet: Outlet | None, email_verified: bool) -> (
-    TakedownRequest
-):
+def _route(
+    case: TakedownRequest, *, outlet: Outlet | None, email_verified: bool
+) -> TakedownRequest:
     """A case whose clock has started goes to approval (trusted) or to the review queue."""
     items = [
         t.content_item
@@ -427,10 +434,10 @@ def takedown_submit(
                     {"whole_domain": f"nothing republished here comes from {clean.whole_domain}"}
                 )
             known = {item.pk for item in resolved.values() if item is not None}
-            for item in domain_items:
-                if item.pk not in known:
-                    resolved.setdefault(normalise_url(item.source_url), item)
-                    known.add(item.pk)
+            for domain_item in domain_items:
+                if domain_item.pk not in known:
+                    resolved.setdefault(normalise_url(domain_item.source_url), domain_item)
+                    known.add(domain_item.pk)
         # Two URLs for one article (our copy and its source) make one target.
         unique: dict[str, ContentItem | None] = {}
         claimed: set[int] = set()
@@ -491,9 +498,7 @@ def takedown_submit(
                 "deadline_seconds": case.deadline_seconds,
                 "deadline_at": audit.format_time(case.deadline_at) if case.deadline_at else None,
                 # Items by id only: an article's URL can itself name a person.
-                "targets": [
-                    [t.pk, t.content_item_id, t.state] for t in targets
-                ],
+                "targets": [[t.pk, t.content_item_id, t.state] for t in targets],
                 "merged_into": sorted(set(merged.values())),
             },
         )
@@ -526,7 +531,7 @@ def _create_case(
                     whole_domain=clean.whole_domain,
                     state=state,
                     received_at=now,
-                    **extra,  # type: ignore[arg-type]
+                    **extra,
                 )
         except IntegrityError:
             # A reference collision (about one in 10^10 per pair): draw another.
