@@ -170,8 +170,77 @@ TAKEDOWN_MAILBOX = os.environ.get("TAKEDOWN_MAILBOX", "takedown@localhost")
 # Signs audit checkpoints; kept apart from SECRET_KEY so either can be rotated on its own.
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY") or SECRET_KEY
 
-# --- Celery -------------------------------------------------------------------------------
+# --- The deadline engine ------------------------------------------------------------------
+# Every interval scales with the deadline, so a short test deadline keeps the ladder's precision.
+# How often the sweeper runs: 5 s, never more than 1 % of the deadline.
+SWEEP_INTERVAL = min(5.0, TAKEDOWN_DEADLINE / 100)
+# How long a claimed case or notification is held before another sweep may hand it out again.
+SWEEP_LEASE = max(1.0, min(60.0, TAKEDOWN_DEADLINE / 40))
+SWEEP_BATCH = env_int("SWEEP_BATCH", 500)
+# Retry backoff for removal backends and notifications: doubles from the first to the cap.
+RETRY_FIRST = max(0.5, min(10.0, TAKEDOWN_DEADLINE / 200))
+RETRY_CAP = max(2.0, min(300.0, TAKEDOWN_DEADLINE / 50))
+# Which removal backends run, in order. `catalogue` takes the page down here; `webhook` tells
+# the aggregator's CMS (it needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET).
+REMOVAL_BACKENDS = env_list("REMOVAL_BACKENDS", ["catalogue"])
+REMOVAL_WEBHOOK_URL = os.environ.get("REMOVAL_WEBHOOK_URL", "")
+REMOVAL_WEBHOOK_SECRET = os.environ.get("REMOVAL_WEBHOOK_SECRET", "")
+REMOVAL_WEBHOOK_TIMEOUT = float(os.environ.get("REMOVAL_WEBHOOK_TIMEOUT", "5"))
+if "webhook" in REMOVAL_BACKENDS and not (REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET):
+    raise ImproperlyConfigured(
+        "the webhook removal backend needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET"
+    )
+# Staff addresses for the ladder's notifications.
+REVIEWERS_EMAIL = os.environ.get("REVIEWERS_EMAIL", "reviewers@localhost")
+LEADS_EMAIL = os.environ.get("LEADS_EMAIL", "leads@localhost")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", TAKEDOWN_MAILBOX)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+
+# --- Celery (read by config/celery.py, namespace CELERY_) ----------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers an unacknowledged message after the visibility timeout; every time limit
+# stays well below it so a running task is never handed to a second worker.
+CELERY_TASK_TIME_LIMIT = 60
+CELERY_TASK_SOFT_TIME_LIMIT = 45
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 600,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+# Publishing is a fast path only (the sweeper finds what was not published): fail fast.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "sweep": {
+        "task": "rights.sweep",
+        "schedule": SWEEP_INTERVAL,
+        # A backlog must not run the same sweep twice in a row.
+        "options": {"expires": SWEEP_INTERVAL},
+    },
+    "audit-checkpoint": {
+        "task": "rights.audit_checkpoint",
+        "schedule": env_int("AUDIT_CHECKPOINT_INTERVAL", 300),
+        "options": {"expires": 60},
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

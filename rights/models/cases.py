@@ -85,6 +85,11 @@ class TakedownRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
 
+    # The deadline engine: when the sweeper next has to look at this case, and the lease a
+    # claimed case holds so that no second sweep hands it out while a worker is on it.
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -122,6 +127,11 @@ class TakedownRequest(models.Model):
                 name="case_open_by_deadline",
             ),
             models.Index(fields=["requester", "state"], name="case_requester_state"),
+            models.Index(
+                fields=["next_check_at"],
+                condition=models.Q(next_check_at__isnull=False),
+                name="case_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -147,6 +157,7 @@ class Target(models.Model):
         max_length=16, choices=TargetState.choices, default=TargetState.PENDING
     )
     outcome_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

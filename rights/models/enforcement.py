@@ -47,3 +47,109 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+
+class LadderRung(models.Model):
+    """One rung of the escalation ladder, fired for one case. The unique constraint is what makes
+    each rung fire exactly once, however many workers and schedulers race for it."""
+
+    case = models.ForeignKey(
+        "rights.TakedownRequest", on_delete=models.PROTECT, related_name="rungs"
+    )
+    rung = models.CharField(max_length=16)
+    fired_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    pending_targets = models.PositiveIntegerField(help_text="targets without an outcome then")
+
+    class Meta:
+        ordering = ["case", "due_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "rung"], name="ladderrung_once_per_case"),
+            models.CheckConstraint(
+                condition=models.Q(rung__in=["reminder", "escalation", "failsafe", "breach"]),
+                name="ladderrung_rung_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rung} for case {self.case_id}"
+
+
+class RemovalAction(models.TextChoices):
+    DISABLE = "disable", "Disable"
+    REMOVE = "remove", "Remove"
+    RESTORE = "restore", "Restore"
+
+
+class RemovalEffect(models.Model):
+    """One action of one removal backend on one target: done once, retried until it is."""
+
+    target = models.ForeignKey("rights.Target", on_delete=models.PROTECT, related_name="effects")
+    backend = models.CharField(max_length=32)
+    action = models.CharField(max_length=8, choices=RemovalAction.choices)
+    key = models.CharField(max_length=80, unique=True, help_text="idempotency key sent along")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "backend", "action"], name="removaleffect_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Audience(models.TextChoices):
+    REQUESTER = "requester", "The requester"
+    REVIEWERS = "reviewers", "Reviewers"
+    LEADS = "leads", "Leads"
+
+
+class Notification(models.Model):
+    """The outbox: a message is a row first, sent by a task, retried, and marked sent once.
+
+    The address is looked up when sending, so erasing a requester leaves nothing behind here.
+    """
+
+    key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=32)
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    case = models.ForeignKey(
+        "rights.TakedownRequest", on_delete=models.PROTECT, related_name="notifications"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="notification_unsent_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class SweeperRun(models.Model):
+    """The sweeper's heartbeat: one row, so a dead scheduler shows as lag."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    last_run_at = models.DateTimeField()
+    last_claimed = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name

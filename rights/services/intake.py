@@ -26,6 +26,7 @@ from django.utils import timezone
 from rights import audit, deadlines
 from rights.errors import DomainError
 from rights.models import (
+    Audience,
     Channel,
     ContentItem,
     Outlet,
@@ -42,6 +43,8 @@ from rights.normalise import (
     normalise_domain,
     normalise_url,
 )
+from rights.services.enforcement import case_kick, case_schedule_expiry
+from rights.services.notifications import notify
 from rights.statements import REQUIRED_STATEMENTS, STATEMENTS, STATEMENTS_VERSION, Basis
 from rights.workflow import CLOSED_CASE_STATES, CaseState, TargetState, transition
 
@@ -371,14 +374,19 @@ def _route(
         email_verified=email_verified,
     )
     if rule is None:
-        return transition(case, CaseState.IN_REVIEW, actor="system:intake")
-    return transition(
-        case,
-        CaseState.APPROVED,
-        actor="system:trust",
-        data={"rule": rule},
-        update={"trusted": True, "decided_at": timezone.now()},
-    )
+        case = transition(case, CaseState.IN_REVIEW, actor="system:intake")
+    else:
+        case = transition(
+            case,
+            CaseState.APPROVED,
+            actor="system:trust",
+            data={"rule": rule},
+            update={"trusted": True, "decided_at": timezone.now()},
+        )
+    # The clock is running: the requester hears so, and the deadline engine takes over.
+    notify(case=case, kind="received", audience=Audience.REQUESTER)
+    case_kick(case)
+    return case
 
 
 def _clock_fields(now: datetime) -> dict[str, object]:
@@ -502,7 +510,9 @@ def takedown_submit(
                 "merged_into": sorted(set(merged.values())),
             },
         )
-        if not awaiting:
+        if awaiting:
+            case_schedule_expiry(case)
+        else:
             case = _route(case, outlet=outlet, email_verified=email_verified)
     return IntakeResult(case=case, created=True, merged=sorted(merged.items()))
 

@@ -1,0 +1,41 @@
+"""The catalogue backend: our own copy of the article, and the page that shows it."""
+
+from __future__ import annotations
+
+from rights.models import ContentItem, RemovalAction, Target
+from rights.workflow import VISIBLE_CONTENT, ContentStatus, transition
+
+# What each action makes of the content, from the statuses it applies to.
+MOVES: dict[str, tuple[str, frozenset[str]]] = {
+    RemovalAction.DISABLE: (ContentStatus.DISABLED, VISIBLE_CONTENT),
+    RemovalAction.REMOVE: (
+        ContentStatus.REMOVED,
+        frozenset({ContentStatus.LIVE, ContentStatus.RESTORED, ContentStatus.DISABLED}),
+    ),
+    RemovalAction.RESTORE: (
+        ContentStatus.RESTORED,
+        frozenset({ContentStatus.DISABLED, ContentStatus.REMOVED}),
+    ),
+}
+
+
+class CatalogueBackend:
+    name = "catalogue"
+
+    def apply(self, *, target: Target, action: str, key: str) -> None:
+        if target.content_item_id is None:
+            return
+        to_status, applies_to = MOVES[action]
+        item = ContentItem.objects.get(pk=target.content_item_id)
+        if item.status not in applies_to:
+            return  # already in the state asked for, or past it: repeating is success
+        # A final removal erases the stored body; the page then answers 410 Gone.
+        update = {"body": ""} if action == RemovalAction.REMOVE else None
+        transition(
+            item,
+            to_status,
+            actor="system:catalogue",
+            data={"key": key, "target": target.pk},
+            update=update,
+            stream=f"case:{target.case.reference}",
+        )

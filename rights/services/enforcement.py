@@ -1,0 +1,413 @@
+"""Enforcement: the deadline engine's services.
+
+The database is the source of truth. Each case carries `next_check_at`, the moment it next
+needs attention (a ladder rung, removal work, an expiry), and the sweeper claims due cases with
+`SELECT ... FOR UPDATE SKIP LOCKED` plus a lease, then hands them to `case_advance`. Tasks are
+published as a fast path; anything lost is found again by the next sweep once its lease ends.
+
+Lock order is always case, then target, so two workers never deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from rights import audit, deadlines
+from rights.deadlines import Rung
+from rights.dispatch import enqueue
+from rights.models import (
+    Audience,
+    LadderRung,
+    Notification,
+    RemovalAction,
+    RemovalEffect,
+    SuppressionKind,
+    SweeperRun,
+    TakedownRequest,
+    Target,
+)
+from rights.normalise import normalise_url
+from rights.removal import RemovalFailed, configured_backends
+from rights.removal.catalogue import CatalogueBackend
+from rights.services.notifications import notify
+from rights.services.suppression import suppression_create
+from rights.workflow import (
+    CLOCK_RUNNING_STATES,
+    CaseState,
+    TargetState,
+    transition,
+)
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:enforcement"
+# Who hears of each rung.
+RUNG_AUDIENCES: dict[str, tuple[str, ...]] = {
+    Rung.REMINDER: (Audience.REVIEWERS,),
+    Rung.ESCALATION: (Audience.LEADS,),
+    Rung.FAILSAFE: (Audience.REVIEWERS, Audience.LEADS),
+    Rung.BREACH: (Audience.LEADS,),
+}
+# Targets with these states have reached their final outcome in a removing case.
+REMOVAL_DONE = frozenset({TargetState.REMOVED, TargetState.NOT_FOUND, TargetState.REJECTED})
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.SWEEP_LEASE)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(
+        seconds=min(settings.RETRY_CAP, settings.RETRY_FIRST * 2 ** max(0, attempts - 1))
+    )
+
+
+# --- Scheduling ----------------------------------------------------------------------------
+
+
+def case_kick(case: TakedownRequest) -> None:
+    """Something changed: look at this case now (sweeper) and publish the fast path."""
+    TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
+    enqueue("rights.case_advance", case.pk)
+
+
+def case_schedule_expiry(case: TakedownRequest) -> None:
+    """An unconfirmed web request is looked at again when its confirmation window closes."""
+    TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=case.confirm_by)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    cases: list[int]
+    notifications: list[int]
+
+
+def sweep_claim(*, now: datetime | None = None) -> Claimed:
+    """Claim what is due, under a lease. Costs what is due (index ranges), not what is open."""
+    now = now or timezone.now()
+    lease_until = now + _lease()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    with transaction.atomic():
+        cases = list(
+            TakedownRequest.objects.select_for_update(skip_locked=True)
+            .filter(next_check_at__lte=now)
+            .filter(free)
+            .order_by("next_check_at")
+            .values_list("pk", flat=True)[: settings.SWEEP_BATCH]
+        )
+        if cases:
+            TakedownRequest.objects.filter(pk__in=cases).update(lease_until=lease_until)
+        notifications = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(sent_at__isnull=True, next_attempt_at__lte=now)
+            .filter(free)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[: settings.SWEEP_BATCH]
+        )
+        # Not leased here: `notification_send` takes its own lease when it starts.
+        SweeperRun.objects.update_or_create(
+            name="sweeper",
+            defaults={"last_run_at": now, "last_claimed": len(cases) + len(notifications)},
+        )
+    return Claimed(cases=cases, notifications=notifications)
+
+
+# --- The ladder ----------------------------------------------------------------------------
+
+
+def _failsafe(case: TakedownRequest, targets: list[Target], now: datetime) -> None:
+    """Disable every target still pending, here and now, so the promise holds undecided."""
+    catalogue = CatalogueBackend()
+    for target in targets:
+        if target.state != TargetState.PENDING:
+            continue
+        disabled = transition(
+            target,
+            TargetState.DISABLED,
+            actor=ACTOR,
+            data={"rung": Rung.FAILSAFE},
+            update={"outcome_at": now},
+        )
+        # The page goes 451 in this same transaction; other backends follow in target_enforce.
+        catalogue.apply(
+            target=disabled, action=RemovalAction.DISABLE, key=f"{case.reference}-failsafe"
+        )
+    if case.state in {CaseState.OPEN, CaseState.IN_REVIEW}:
+        transition(case, CaseState.DISABLED_PENDING_REVIEW, actor=ACTOR, data={"rung": "failsafe"})
+
+
+def _fire(case: TakedownRequest, rung: Rung, due_at: datetime, pending: int, now: datetime) -> bool:
+    """Insert the rung's row; False if it had already fired (the constraint decides)."""
+    try:
+        with transaction.atomic():
+            LadderRung.objects.create(
+                case=case, rung=rung, fired_at=now, due_at=due_at, pending_targets=pending
+            )
+    except IntegrityError:
+        return False
+    audit.append(
+        stream=case.audit_stream(),
+        actor=ACTOR,
+        action=f"ladder.{rung}",
+        data={
+            "due_at": audit.format_time(due_at),
+            "pending_targets": pending,
+            "late_seconds": int((now - due_at).total_seconds()),
+        },
+    )
+    for audience in RUNG_AUDIENCES[rung]:
+        notify(case=case, kind=str(rung), audience=audience)
+    return True
+
+
+def _climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -> None:
+    if case.clock_started_at is None or case.deadline_seconds is None:
+        return
+    fired = set(case.rungs.values_list("rung", flat=True))
+    for rung in deadlines.due_rungs(case.clock_started_at, case.deadline_seconds, now):
+        if rung in fired:
+            continue
+        pending = [t for t in targets if t.state == TargetState.PENDING]
+        due_at = deadlines.rung_due_at(rung, case.clock_started_at, case.deadline_seconds)
+        if rung == Rung.BREACH:
+            late = [
+                t
+                for t in targets
+                if t.outcome_at and case.deadline_at and t.outcome_at > case.deadline_at
+            ]
+            if not pending and not late:
+                continue
+            logger.error(
+                "case %s breached its deadline (%d targets open)", case.reference, len(pending)
+            )
+        elif not pending:
+            continue  # nothing left to chase: the rung does not apply
+        if not _fire(case, rung, due_at, len(pending), now):
+            continue
+        if rung == Rung.FAILSAFE:
+            _failsafe(case, targets, now)
+            targets[:] = list(case.targets.select_related("content_item").order_by("pk"))
+            case.refresh_from_db()
+
+
+def _next_rung_at(case: TakedownRequest, targets: list[Target]) -> datetime | None:
+    if (
+        case.state not in CLOCK_RUNNING_STATES
+        or case.clock_started_at is None
+        or case.deadline_seconds is None
+        or not any(t.state == TargetState.PENDING for t in targets)
+    ):
+        return None
+    fired = set(case.rungs.values_list("rung", flat=True))
+    return deadlines.next_rung_at(case.clock_started_at, case.deadline_seconds, fired)
+
+
+# --- Advancing a case ----------------------------------------------------------------------
+
+
+def desired_action(target: Target, case_state: str) -> str | None:
+    """What the removal backends still owe this target, judged from the states alone."""
+    if target.content_item_id is None:
+        return None
+    if case_state == CaseState.REMOVING and target.state in {
+        TargetState.PENDING,
+        TargetState.DISABLED,
+    }:
+        return RemovalAction.REMOVE
+    if target.state == TargetState.DISABLED:
+        return RemovalAction.DISABLE
+    if target.state == TargetState.RESTORED:
+        return RemovalAction.RESTORE
+    if (
+        target.state == TargetState.REJECTED
+        and RemovalEffect.objects.filter(target=target, action=RemovalAction.DISABLE).exists()
+    ):
+        # Rejected after the fail-safe had disabled it: the content goes back up.
+        return RemovalAction.RESTORE
+    return None
+
+
+def _owed(target: Target, action: str) -> bool:
+    done = RemovalEffect.objects.filter(
+        target=target, action=action, done_at__isnull=False
+    ).values_list("backend", flat=True)
+    return bool({b.name for b in configured_backends()} - set(done))
+
+
+def case_advance(*, case_id: int) -> list[int]:
+    """Bring one case up to date: expiry, ladder, removal. Returns targets owed backend work."""
+    now = timezone.now()
+    with transaction.atomic():
+        case = TakedownRequest.objects.select_for_update().filter(pk=case_id).first()
+        if case is None:
+            return []
+        if case.state == CaseState.AWAITING_CONFIRMATION:
+            if case.confirm_by is not None and case.confirm_by <= now:
+                case = transition(case, CaseState.EXPIRED, actor=ACTOR)
+                _set_next_check(case, None)
+            else:
+                _set_next_check(case, case.confirm_by)
+            return []
+        targets = list(case.targets.select_related("content_item").order_by("pk"))
+        _climb_ladder(case, targets, now)
+        if case.state == CaseState.APPROVED:
+            case = transition(case, CaseState.REMOVING, actor=ACTOR)
+        if case.state == CaseState.REMOVING and all(t.state in REMOVAL_DONE for t in targets):
+            case = _close_removed(case)
+        owed = [
+            t.pk
+            for t in targets
+            if (action := desired_action(t, case.state)) is not None and _owed(t, action)
+        ]
+        retry_at = RemovalEffect.objects.filter(target_id__in=owed, done_at__isnull=True).aggregate(
+            at=Min("next_attempt_at")
+        )["at"]
+        candidates = [_next_rung_at(case, targets)]
+        if owed:
+            # Look again soon even if every task published now is lost.
+            recheck = now + timedelta(seconds=max(settings.SWEEP_LEASE, settings.RETRY_FIRST))
+            candidates.append(max(retry_at, recheck) if retry_at else recheck)
+        _set_next_check(case, min((c for c in candidates if c is not None), default=None))
+    return owed
+
+
+def _set_next_check(case: TakedownRequest, at: datetime | None) -> None:
+    TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=at, lease_until=None)
+
+
+def _close_removed(case: TakedownRequest) -> TakedownRequest:
+    case = transition(case, CaseState.REMOVED, actor=ACTOR)
+    if case.whole_domain:
+        suppression_create(
+            kind=SuppressionKind.DOMAIN, value=case.whole_domain, actor=ACTOR, case=case
+        )
+    notify(case=case, kind="removed", audience=Audience.REQUESTER)
+    return case
+
+
+# --- Enforcing one target ------------------------------------------------------------------
+
+
+def _claim_target(target_id: int, now: datetime) -> tuple[Target, str] | None:
+    with transaction.atomic():
+        target = (
+            Target.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("case", "content_item")
+            .filter(pk=target_id)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .first()
+        )
+        if target is None:
+            return None  # gone, or another worker holds it
+        action = desired_action(target, target.case.state)
+        if action is None:
+            return None
+        target.lease_until = now + _lease()
+        target.save(update_fields=["lease_until"])
+    return target, action
+
+
+def target_enforce(*, target_id: int) -> bool:
+    """Run every configured backend's outstanding action for one target, in order.
+
+    True when all backends are done. A failing backend gets a retry time with backoff and
+    stops the line (later backends wait for it), and the case is scheduled for that time.
+    """
+    now = timezone.now()
+    claimed = _claim_target(target_id, now)
+    if claimed is None:
+        return False
+    target, action = claimed
+    complete = True
+    try:
+        for backend in configured_backends():
+            effect, _ = RemovalEffect.objects.get_or_create(
+                target=target,
+                backend=backend.name,
+                action=action,
+                defaults={"key": f"{target.case.reference}-t{target.pk}-{action}-{backend.name}"},
+            )
+            if effect.done_at is not None:
+                continue
+            if effect.next_attempt_at is not None and effect.next_attempt_at > timezone.now():
+                complete = False
+                break
+            try:
+                backend.apply(target=target, action=action, key=effect.key)
+            except RemovalFailed as exc:
+                _effect_failed(effect, str(exc))
+                complete = False
+                break
+            _effect_done(effect)
+        if complete:
+            _target_done(target, action)
+    finally:
+        Target.objects.filter(pk=target.pk).update(lease_until=None)
+    return complete
+
+
+def _effect_failed(effect: RemovalEffect, error: str) -> None:
+    effect.attempts += 1
+    effect.last_error = error[:300]
+    effect.next_attempt_at = timezone.now() + _backoff(effect.attempts)
+    effect.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+    case_id = effect.target.case_id
+    # Make sure the sweeper comes back for it: no later than the retry time.
+    TakedownRequest.objects.filter(pk=case_id).filter(
+        Q(next_check_at__isnull=True) | Q(next_check_at__gt=effect.next_attempt_at)
+    ).update(next_check_at=effect.next_attempt_at)
+    logger.warning(
+        "removal backend %s failed for target %s (attempt %d): %s",
+        effect.backend,
+        effect.target_id,
+        effect.attempts,
+        error,
+    )
+
+
+def _effect_done(effect: RemovalEffect) -> None:
+    with transaction.atomic():
+        effect.attempts += 1
+        effect.done_at = timezone.now()
+        effect.save(update_fields=["attempts", "done_at"])
+        audit.append(
+            stream=f"case:{effect.target.case.reference}",
+            actor=f"system:{effect.backend}",
+            action=f"effect.{effect.action}",
+            data={"target": effect.target_id, "backend": effect.backend, "key": effect.key},
+        )
+
+
+def _target_done(target: Target, action: str) -> None:
+    if action != RemovalAction.REMOVE:
+        return
+    with transaction.atomic():
+        case = TakedownRequest.objects.select_for_update().get(pk=target.case_id)
+        current = (
+            Target.objects.select_for_update(of=("self",))
+            .select_related("content_item")
+            .get(pk=target.pk)
+        )
+        if current.state in {TargetState.PENDING, TargetState.DISABLED}:
+            current = transition(
+                current, TargetState.REMOVED, actor=ACTOR, update={"outcome_at": timezone.now()}
+            )
+        if current.content_item is not None:
+            suppression_create(
+                kind=SuppressionKind.EXACT,
+                value=normalise_url(current.content_item.source_url),
+                actor=ACTOR,
+                case=case,
+                content_item=current.content_item,
+            )
+        remaining = case.targets.exclude(state__in=REMOVAL_DONE).exists()
+        if case.state == CaseState.REMOVING and not remaining:
+            _close_removed(case)
+            TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())

@@ -1,0 +1,149 @@
+"""Notifications, sent from an outbox.
+
+`notify` writes a row (in the caller's transaction) whose unique key makes a second `notify` for
+the same event a no-op; `notification_send` claims a row with a lease, sends it, and marks it
+sent. A crash between the SMTP hand-off and the mark can repeat a message: its Message-ID is
+derived from the key, so mail clients fold the repeat into the original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from rights import audit
+from rights.dispatch import enqueue
+from rights.models import Audience, Notification, TakedownRequest
+
+logger = logging.getLogger(__name__)
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "received": (
+        "We received your request {ref}",
+        "We received your removal request {ref}. It will be decided, and the content named in "
+        "it dealt with, by {deadline}.",
+    ),
+    "removed": (
+        "Your request {ref}: the content has been removed",
+        "The content named in your request {ref} has been removed and will not be republished.",
+    ),
+    "rejected": (
+        "Your request {ref} has been decided",
+        "Your request {ref} was reviewed and not granted. The reasons are available from the "
+        "takedown team on request, quoting {ref}.",
+    ),
+    "restored": (
+        "Case {ref}: content restored",
+        "Content removed under case {ref} has been restored after review.",
+    ),
+    "reminder": (
+        "Reminder: case {ref} is half-way to its deadline",
+        "Case {ref} has not been decided. Deadline: {deadline}.",
+    ),
+    "escalation": (
+        "Escalation: case {ref} is undecided with little time left",
+        "Case {ref} is still undecided. The fail-safe will disable its content before the "
+        "deadline ({deadline}) unless someone decides first.",
+    ),
+    "failsafe": (
+        "Fail-safe: content of case {ref} disabled pending review",
+        "Nobody decided case {ref} in time, so its content has been disabled pending review. "
+        "Deadline: {deadline}.",
+    ),
+    "breach": (
+        "BREACH: case {ref} missed its deadline",
+        "Case {ref} did not reach an outcome by its deadline ({deadline}). Enforcement goes on.",
+    ),
+}
+
+
+def notify(*, case: TakedownRequest, kind: str, audience: str) -> None:
+    if kind not in MESSAGES:
+        raise ValueError(f"no message for {kind!r}")
+    notification, created = Notification.objects.get_or_create(
+        key=f"{case.reference}:{kind}:{audience}",
+        defaults={
+            "kind": kind,
+            "audience": audience,
+            "case": case,
+            "next_attempt_at": timezone.now(),
+        },
+    )
+    if created:
+        enqueue("rights.notification_send", notification.pk)
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(
+        seconds=min(settings.RETRY_CAP, settings.RETRY_FIRST * 2 ** max(0, attempts - 1))
+    )
+
+
+def _address(notification: Notification) -> str:
+    if notification.audience == Audience.REQUESTER:
+        return notification.case.requester.email
+    if notification.audience == Audience.LEADS:
+        return str(settings.LEADS_EMAIL)
+    return str(settings.REVIEWERS_EMAIL)
+
+
+def _message(notification: Notification) -> EmailMessage:
+    case = notification.case
+    subject, body = MESSAGES[notification.kind]
+    deadline = f"{case.deadline_at:%Y-%m-%d %H:%M} UTC" if case.deadline_at else "(not started)"
+    fields = {"ref": case.reference, "deadline": deadline}
+    message_id = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
+    return EmailMessage(
+        subject=subject.format(**fields),
+        body=body.format(**fields) + "\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[_address(notification)],
+        headers={"Message-ID": f"<{message_id}@rights>", "X-Case-Reference": case.reference},
+    )
+
+
+def notification_send(*, notification_id: int) -> bool:
+    """Send one claimed notification; True when it is (or already was) sent."""
+    now = timezone.now()
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("case__requester")
+            .filter(pk=notification_id, sent_at__isnull=True)
+            .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+            .first()
+        )
+        if notification is None:
+            return False
+        notification.lease_until = now + timedelta(seconds=settings.SWEEP_LEASE)
+        notification.attempts += 1
+        notification.save(update_fields=["lease_until", "attempts"])
+    try:
+        _message(notification).send(fail_silently=False)
+    except Exception as exc:  # any transport error: retry later
+        notification.next_attempt_at = timezone.now() + _backoff(notification.attempts)
+        notification.lease_until = None
+        notification.last_error = f"{type(exc).__name__}"[:300]
+        notification.save(update_fields=["next_attempt_at", "lease_until", "last_error"])
+        logger.warning(
+            "notification %s not sent (%s); retrying", notification.pk, type(exc).__name__
+        )
+        return False
+    with transaction.atomic():
+        notification.sent_at = timezone.now()
+        notification.lease_until = None
+        notification.save(update_fields=["sent_at", "lease_until"])
+        audit.append(
+            stream=notification.case.audit_stream(),
+            actor="system:outbox",
+            action="notification.sent",
+            data={"kind": notification.kind, "audience": notification.audience},
+        )
+    return True

@@ -1,0 +1,87 @@
+"""Staff decisions on cases: approve, reject (with reasons), restore wrongly removed content.
+
+Each decision is a transition (audited, locked) followed by a kick of the deadline engine, which
+carries out what the decision implies: removal, or restoring content the fail-safe disabled.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from rights import audit
+from rights.errors import DomainError
+from rights.models import Audience, Suppression, TakedownRequest
+from rights.services.enforcement import case_kick
+from rights.services.notifications import notify
+from rights.services.suppression import suppression_lift
+from rights.workflow import CaseState, TargetState, transition
+
+
+def _staff(user_id: int) -> str:
+    return f"staff:{user_id}"
+
+
+def case_approve(*, case: TakedownRequest, user_id: int) -> TakedownRequest:
+    with transaction.atomic():
+        case = transition(
+            case,
+            CaseState.APPROVED,
+            actor=_staff(user_id),
+            update={"decided_by_id": user_id, "decided_at": timezone.now()},
+        )
+        case_kick(case)
+    return case
+
+
+def case_reject(*, case: TakedownRequest, user_id: int, reasons: str) -> TakedownRequest:
+    reasons = reasons.strip() if isinstance(reasons, str) else ""
+    if not reasons:
+        raise DomainError("a rejection needs its reasons", field="reasons")
+    with transaction.atomic():
+        now = timezone.now()
+        case = transition(
+            case,
+            CaseState.REJECTED,
+            actor=_staff(user_id),
+            # The trail keeps a digest of the reasons, which may name people.
+            data={"reasons_sha256": audit.text_digest(reasons)},
+            update={"decided_by_id": user_id, "decided_at": now, "decision_reasons": reasons},
+        )
+        for target in case.targets.filter(state__in=[TargetState.PENDING, TargetState.DISABLED]):
+            transition(
+                target, TargetState.REJECTED, actor=_staff(user_id), update={"outcome_at": now}
+            )
+        notify(case=case, kind="rejected", audience=Audience.REQUESTER)
+        case_kick(case)
+    return case
+
+
+def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> TakedownRequest:
+    """Content was removed wrongly: the case goes through appeal to restored, and back up."""
+    reasons = reasons.strip() if isinstance(reasons, str) else ""
+    if not reasons:
+        raise DomainError("restoring content needs the reasons", field="reasons")
+    actor = _staff(user_id)
+    digest = {"reasons_sha256": audit.text_digest(reasons)}
+    with transaction.atomic():
+        if case.state == CaseState.REMOVED:
+            case = transition(case, CaseState.APPEALED, actor=actor, data=digest)
+        case = transition(
+            case,
+            CaseState.RESTORED,
+            actor=actor,
+            data=digest,
+            update={
+                "decided_by_id": user_id,
+                "decided_at": timezone.now(),
+                "decision_reasons": reasons,
+            },
+        )
+        for target in case.targets.filter(state=TargetState.REMOVED):
+            transition(target, TargetState.RESTORED, actor=actor)
+        for rule in Suppression.objects.filter(case=case, lifted_at__isnull=True):
+            suppression_lift(rule=rule, actor=actor)
+        notify(case=case, kind="restored", audience=Audience.REQUESTER)
+        case_kick(case)
+    return case

@@ -1,0 +1,78 @@
+"""Suppression: standing rules that keep removed content from being (re)published."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+
+from rights import audit
+from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
+from rights.normalise import NormaliseError, normalise_url
+
+
+def suppression_create(
+    *,
+    kind: str,
+    value: str,
+    actor: str,
+    case: TakedownRequest | None = None,
+    content_item: ContentItem | None = None,
+) -> Suppression:
+    """Create the rule, or return the active one already standing for the same value."""
+    with transaction.atomic():
+        rule, created = Suppression.objects.get_or_create(
+            kind=kind,
+            value=value,
+            lifted_at__isnull=True,
+            defaults={"case": case, "content_item": content_item},
+        )
+        if created:
+            audit.append(
+                stream=case.audit_stream() if case is not None else audit.SYSTEM_STREAM,
+                actor=actor,
+                action="suppression.created",
+                data={
+                    "id": rule.pk,
+                    "kind": kind,
+                    "item": content_item.pk if content_item else None,
+                },
+            )
+    return rule
+
+
+def suppression_lift(*, rule: Suppression, actor: str) -> None:
+    with transaction.atomic():
+        locked = Suppression.objects.select_for_update().get(pk=rule.pk)
+        if locked.lifted_at is not None:
+            return
+        locked.lifted_at = timezone.now()
+        locked.save(update_fields=["lifted_at"])
+        audit.append(
+            stream=locked.case.audit_stream() if locked.case else audit.SYSTEM_STREAM,
+            actor=actor,
+            action="suppression.lifted",
+            data={"id": locked.pk},
+        )
+
+
+def may_publish(url: str) -> bool:
+    """May the crawler (re)publish `url`? False when any active rule covers it."""
+    try:
+        key = normalise_url(url)
+    except NormaliseError:
+        return False
+    parts = urlsplit(key)
+    host = (parts.hostname or "").lower()
+    labels = host.split(".")
+    domains = [".".join(labels[i:]) for i in range(len(labels))]
+    active = Suppression.objects.filter(lifted_at__isnull=True)
+    if active.filter(kind=SuppressionKind.EXACT, value=key).exists():
+        return False
+    if active.filter(kind=SuppressionKind.DOMAIN, value__in=domains).exists():
+        return False
+    prefixes = active.filter(
+        kind=SuppressionKind.PREFIX, value__startswith=f"{parts.scheme}://{parts.netloc}"
+    ).values_list("value", flat=True)
+    return not any(key.startswith(prefix) for prefix in prefixes)
