@@ -186,6 +186,8 @@ REMOVAL_BACKENDS = env_list("REMOVAL_BACKENDS", ["catalogue"])
 REMOVAL_WEBHOOK_URL = os.environ.get("REMOVAL_WEBHOOK_URL", "")
 REMOVAL_WEBHOOK_SECRET = os.environ.get("REMOVAL_WEBHOOK_SECRET", "")
 REMOVAL_WEBHOOK_TIMEOUT = float(os.environ.get("REMOVAL_WEBHOOK_TIMEOUT", "5"))
+# A target being worked on is held long enough for the slowest backend call to finish.
+TARGET_LEASE = max(SWEEP_LEASE, 2 * REMOVAL_WEBHOOK_TIMEOUT + 1)
 if "webhook" in REMOVAL_BACKENDS and not (REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET):
     raise ImproperlyConfigured(
         "the webhook removal backend needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET"
@@ -211,18 +213,28 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # stays well below it so a running task is never handed to a second worker.
 CELERY_TASK_TIME_LIMIT = 60
 CELERY_TASK_SOFT_TIME_LIMIT = 45
+# Publishing is a fast path only (the sweeper finds what was not published), so a publish fails
+# fast when the broker is down instead of holding a web request for seconds. The worker's own
+# consumer reconnects on its own terms (broker_connection_max_retries), unaffected.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 600,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
 }
-# Publishing is a fast path only (the sweeper finds what was not published): fail fast.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# On a lost broker connection, stop running tasks rather than finish them unacknowledged: every
+# task is idempotent and the sweeper hands the work out again.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

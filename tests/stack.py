@@ -197,3 +197,44 @@ def running_stack(tmp: Path, deadline: int) -> Iterator[Stack]:
         receiver.close()
         redis_client().flushdb()
         connection.close()
+
+
+REDIS_START = [
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
+]
+
+
+def redis_shutdown() -> None:
+    """SHUTDOWN NOSAVE: the broker dies and forgets every message it held."""
+    try:
+        redis_client().shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it goes
+    wait_for(lambda: not _redis_answers(), timeout=10, what="Redis to stop")
+
+
+def redis_start() -> None:
+    subprocess.run(REDIS_START, check=True, capture_output=True)
+    wait_for(_redis_answers, timeout=10, what="Redis to answer")
+
+
+def _redis_answers() -> bool:
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False

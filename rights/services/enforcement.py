@@ -309,7 +309,7 @@ def _claim_target(target_id: int, now: datetime) -> tuple[Target, str] | None:
         action = desired_action(target, target.case.state)
         if action is None:
             return None
-        target.lease_until = now + _lease()
+        target.lease_until = now + timedelta(seconds=settings.TARGET_LEASE)
         target.save(update_fields=["lease_until"])
     return target, action
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -133,10 +134,16 @@ def _clean_email(value: object, errors: dict[str, str]) -> str:
     return text
 
 
+def _is_list_like(value: object) -> TypeGuard[Iterable[Any]]:
+    """A list of items. Strings, bytes and mappings are iterable too, but iterating them yields
+    characters, integers or keys, which would pass for a list of something else."""
+    return isinstance(value, Iterable) and not isinstance(value, str | bytes | bytearray | Mapping)
+
+
 def _clean_urls(value: object, errors: dict[str, str]) -> tuple[str, ...]:
     if value is None:
         return ()
-    if isinstance(value, str) or not isinstance(value, Iterable):
+    if not _is_list_like(value):
         errors["urls"] = "must be a list of URLs"
         return ()
     raw = list(value)
@@ -204,11 +211,13 @@ def check_takedown(
     ):
         errors["urls"] = "name at least one URL (or a whole domain)"
     sworn: tuple[str, ...] = ()
-    if isinstance(statements, str) or not isinstance(statements, Iterable):
+    if not _is_list_like(statements):
         errors["statements"] = "must be a list of statement keys"
     else:
-        sworn = tuple(dict.fromkeys(s for s in statements if isinstance(s, str)))
-        unknown = [s for s in statements if not isinstance(s, str) or s not in STATEMENTS]
+        # Read once: a generator would be empty by the second pass, hiding unknown statements.
+        given = list(statements)
+        sworn = tuple(dict.fromkeys(s for s in given if isinstance(s, str)))
+        unknown = [s for s in given if not isinstance(s, str) or s not in STATEMENTS]
         missing = [s for s in REQUIRED_STATEMENTS.get(clean_basis, ()) if s not in sworn]
         if unknown:
             errors["statements"] = f"unknown statements: {', '.join(map(str, unknown))}"
@@ -341,13 +350,22 @@ def _requester_for(clean: CleanRequest, *, email_verified: bool, now: datetime) 
     return requester
 
 
-def _already_open(requester: Requester, resolved: dict[str, ContentItem | None]) -> dict[str, str]:
-    """URLs (or their items) already held by an open target of the requester's open cases."""
+def _already_open(
+    requester: Requester, resolved: dict[str, ContentItem | None], *, clock_starts: bool
+) -> dict[str, str]:
+    """URLs (or their items) already held by an open target of the requester's open cases.
+
+    A request whose clock starts at receipt is never merged into a case still awaiting
+    confirmation: that case has no clock, and may never get one.
+    """
     item_ids = {item.pk: url for url, item in resolved.items() if item is not None}
+    not_holding = set(CLOSED_CASE_STATES)
+    if clock_starts:
+        not_holding.add(CaseState.AWAITING_CONFIRMATION)
     held = Target.objects.filter(
         case__requester=requester,
         state__in=[TargetState.PENDING, TargetState.DISABLED],
-    ).exclude(case__state__in=CLOSED_CASE_STATES)
+    ).exclude(case__state__in=not_holding)
     held = held.filter(Q(url__in=list(resolved)) | Q(content_item_id__in=list(item_ids)))
     merged: dict[str, str] = {}
     for url, item_id, reference in held.values_list("url", "content_item_id", "case__reference"):
@@ -455,7 +473,8 @@ def takedown_submit(
             unique[url] = item
             if item is not None:
                 claimed.add(item.pk)
-        merged = _already_open(requester, unique)
+        awaiting = channel == Channel.WEB and not email_verified
+        merged = _already_open(requester, unique, clock_starts=not awaiting)
         fresh = {url: item for url, item in unique.items() if url not in merged}
         actor_name = _channel_actor(channel, requester, outlet, actor)
         if not fresh:
@@ -468,7 +487,6 @@ def takedown_submit(
             )
             return IntakeResult(case=case, created=False, merged=sorted(merged.items()))
 
-        awaiting = channel == Channel.WEB and not email_verified
         state = CaseState.AWAITING_CONFIRMATION if awaiting else CaseState.OPEN
         extra: dict[str, object] = (
             {"confirm_by": now + timedelta(seconds=settings.CONFIRMATION_WINDOW)}
@@ -550,9 +568,18 @@ def _create_case(
 
 
 def takedown_confirm(*, case: TakedownRequest) -> TakedownRequest:
-    """The web requester proved their address: the clock starts now, then the case is routed."""
+    """The web requester proved their address: the clock starts now, then the case is routed.
+
+    A confirmation that comes after `confirm_by` is refused even if the sweeper has not yet
+    expired the case: unconfirmed requests expire, they never hold a clock.
+    """
     with transaction.atomic():
         now = timezone.now()
+        if case.confirm_by is not None and now > case.confirm_by:
+            raise DomainError(
+                "the time to confirm this request has passed; please send it again",
+                code="confirmation_expired",
+            )
         case = transition(
             case,
             CaseState.OPEN,
