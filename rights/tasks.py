@@ -50,3 +50,10 @@ def notification_send(notification_id: int, **kwargs: Any) -> bool:
 def audit_checkpoint(**kwargs: Any) -> int | None:
     checkpoint = audit.checkpoint_create()
     return checkpoint.pk if checkpoint is not None else None
+
+
+@shared_task(name="rights.ping")
+def ping(**kwargs: Any) -> str:
+    """Does nothing: `celery -A config call rights.ping` proves the broker-to-worker path, and
+    the benchmarks use it to measure the broker's own task rate."""
+    return "pong"

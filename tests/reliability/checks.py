@@ -22,7 +22,8 @@ def assert_promise_kept(stack: Stack, references: list[str]) -> None:
         for target in case.targets.all():
             # An outcome for every target, before the deadline.
             assert target.state in TARGET_OUTCOMES, (case.reference, target.state)
-            assert target.outcome_at is not None and target.outcome_at <= case.deadline_at, (
+            assert target.outcome_at is not None, (case.reference, target.pk)
+            assert target.outcome_at <= case.deadline_at, (
                 case.reference,
                 target.outcome_at,
                 case.deadline_at,
@@ -39,9 +40,9 @@ def assert_promise_kept(stack: Stack, references: list[str]) -> None:
     # Ladder rungs: each at most once per case (the constraint), each recorded in the trail once.
     rungs = Counter(
         (case_id, rung)
-        for case_id, rung in LadderRung.objects.filter(
-            case__reference__in=references
-        ).values_list("case_id", "rung")
+        for case_id, rung in LadderRung.objects.filter(case__reference__in=references).values_list(
+            "case_id", "rung"
+        )
     )
     assert all(count == 1 for count in rungs.values())
     assert not LadderRung.objects.filter(case__reference__in=references, rung="breach").exists()

@@ -44,10 +44,10 @@ def test_trusted_removed_in_seconds_and_untrusted_failsafe(stack: Stack) -> None
     untrusted = [submit(i, trusted=False) for i in items[2:]]
 
     wait_for(
-        lambda: TakedownRequest.objects.filter(
-            reference__in=trusted, state=CaseState.REMOVED
-        ).count()
-        == 2,
+        lambda: (
+            TakedownRequest.objects.filter(reference__in=trusted, state=CaseState.REMOVED).count()
+            == 2
+        ),
         timeout=15,
         what="trusted cases removed",
     )
@@ -59,10 +59,12 @@ def test_trusted_removed_in_seconds_and_untrusted_failsafe(stack: Stack) -> None
     )
     # Nobody decides the others: the fail-safe disables them before the deadline.
     wait_for(
-        lambda: TakedownRequest.objects.filter(
-            reference__in=untrusted, state=CaseState.DISABLED_PENDING_REVIEW
-        ).count()
-        == 2,
+        lambda: (
+            TakedownRequest.objects.filter(
+                reference__in=untrusted, state=CaseState.DISABLED_PENDING_REVIEW
+            ).count()
+            == 2
+        ),
         timeout=stack.deadline + 5,
         what="fail-safe",
     )
@@ -74,4 +76,5 @@ def test_trusted_removed_in_seconds_and_untrusted_failsafe(stack: Stack) -> None
     time.sleep(max(0.0, stack.deadline - (time.monotonic() - started)) + 2)
     assert_promise_kept(stack, trusted + untrusted)
     mails = "\n".join(stack.mails())
-    assert "reminder" in mails.lower() and "fail-safe" in mails.lower()
+    assert "reminder" in mails.lower()
+    assert "fail-safe" in mails.lower()
