@@ -2,34 +2,60 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 
 from rights import selectors
+from rights.models import ContentItem
 from rights.workflow import ContentStatus
+
+
+def deadline_text(seconds: int) -> str:
+    """The promise in words: "24 hours"; short test deadlines read as minutes or seconds."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def removal_link(item: ContentItem) -> str:
+    """A mailto: link to the takedown mailbox, naming our copy of the article.
+
+    RFC 6068 wants %20 for spaces (a "+" would reach the reader as a plus sign) and CRLF line
+    breaks; ":" and "/" stay as they are, so the public URL reads plainly in the link.
+    """
+    fields = {
+        "subject": f"Removal request: {item.public_url}",
+        "body": f"Please remove: {item.public_url}\r\n",
+    }
+    query = "&".join(f"{key}={quote(value, safe=':/')}" for key, value in fields.items())
+    return f"mailto:{settings.TAKEDOWN_MAILBOX}?{query}"
 
 
 def content_page(request: HttpRequest, slug: str) -> HttpResponse:
     item = selectors.content_item_by_slug(slug)
     if item.status == ContentStatus.REMOVED:
-        return render(request, "rights/content_removed.html", {"item": item}, status=410)
-    if item.status == ContentStatus.DISABLED:
-        return render(request, "rights/content_disabled.html", {"item": item}, status=451)
-    query = urlencode(
-        {
-            "subject": f"Removal request: {item.public_url}",
-            "body": f"Please remove: {item.public_url}\n",
-        }
-    )
-    return render(
-        request,
-        "rights/content.html",
-        {
-            "item": item,
-            "removal_link": f"mailto:{settings.TAKEDOWN_MAILBOX}?{query}",
-            "deadline_hours": settings.TAKEDOWN_DEADLINE // 3600,
-        },
-    )
+        response = render(request, "rights/content_removed.html", {"item": item}, status=410)
+    elif item.status == ContentStatus.DISABLED:
+        response = render(request, "rights/content_disabled.html", {"item": item}, status=451)
+        # RFC 7725: name who is blocking access (us, pending the review of a legal request).
+        response["Link"] = f'<{settings.PUBLIC_BASE_URL}/>; rel="blocked-by"'
+    else:
+        response = render(
+            request,
+            "rights/content.html",
+            {
+                "item": item,
+                "removal_link": removal_link(item),
+                "deadline": deadline_text(settings.TAKEDOWN_DEADLINE),
+            },
+        )
+    # Every cache between us and the reader must ask again before reusing a copy, so that a
+    # removal takes effect at once rather than whenever someone's cache expires.
+    patch_cache_control(response, no_cache=True)
+    return response

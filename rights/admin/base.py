@@ -1,0 +1,83 @@
+"""Shared admin behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+# Typed URLs without a scheme are https (Django 6's default, and what every source uses).
+FORMFIELD_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.URLField: {"assume_scheme": "https"},
+}
+
+
+def https_formfield(field: models.Field[Any, Any], **kwargs: Any) -> forms.Field | None:
+    """`Meta.formfield_callback` for a ModelForm defined outside an admin, same overrides."""
+    kwargs = {**FORMFIELD_OVERRIDES.get(type(field), {}), **kwargs}
+    return field.formfield(**kwargs)
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Everything visible, nothing writable through the admin.
+
+    For the audit trail, and for records that only services may write (a direct edit would skip
+    the transition table and the audit event that every change must leave behind).
+    """
+
+    formfield_overrides = FORMFIELD_OVERRIDES
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ViewOnlyInline(admin.TabularInline):
+    formfield_overrides = FORMFIELD_OVERRIDES
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ChangedFieldsOnlyAdmin(admin.ModelAdmin):
+    """Save an edited row with `update_fields` limited to what the form changed.
+
+    A plain `save()` writes every column from the row as it was read, so an edit that races a
+    worker's transition would put the old state back; naming the changed fields cannot.
+    """
+
+    formfield_overrides = FORMFIELD_OVERRIDES
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        if not change:
+            obj.save()
+            return
+        concrete = {f.name for f in obj._meta.concrete_fields}
+        fields = [name for name in form.changed_data if name in concrete]
+        fields += getattr(form, "derived_fields", [])
+        if not fields:
+            return
+        fields += [
+            f.name
+            for f in obj._meta.concrete_fields
+            if isinstance(f, models.DateTimeField) and f.auto_now
+        ]
+        obj.save(update_fields=sorted(set(fields)))

@@ -1,0 +1,132 @@
+"""Outlets, their verified domains, and the catalogue of republished content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from rights.admin.base import FORMFIELD_OVERRIDES, ChangedFieldsOnlyAdmin, https_formfield
+from rights.models import ContentItem, Outlet, OutletDomain
+from rights.normalise import NormaliseError, host_of, normalise_domain, normalise_url
+
+
+class OutletDomainForm(forms.ModelForm):
+    class Meta:
+        model = OutletDomain
+        fields = ["domain", "verified_at"]
+
+    def clean_domain(self) -> str:
+        try:
+            return normalise_domain(self.cleaned_data["domain"])
+        except NormaliseError as exc:
+            raise forms.ValidationError(f"The domain {exc}.") from exc
+
+
+class OutletDomainInline(admin.TabularInline):
+    formfield_overrides = FORMFIELD_OVERRIDES
+    model = OutletDomain
+    form = OutletDomainForm
+    extra = 0
+
+
+@admin.register(Outlet)
+class OutletAdmin(ChangedFieldsOnlyAdmin):
+    list_display = ["name", "slug", "is_partner", "domain_list", "item_count", "created_at"]
+    list_filter = ["is_partner"]
+    search_fields = ["name", "slug", "domains__domain"]
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ["created_at"]
+    inlines = [OutletDomainInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Outlet]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(item_count=Count("items", distinct=True))
+            .prefetch_related("domains")
+        )
+
+    @admin.display(description="domains")
+    def domain_list(self, obj: Outlet) -> str:
+        return ", ".join(
+            f"{d.domain}{'' if d.verified_at else ' (unverified)'}" for d in obj.domains.all()
+        )
+
+    @admin.display(description="items", ordering="item_count")
+    def item_count(self, obj: Outlet) -> int:
+        return obj.item_count  # type: ignore[attr-defined]
+
+
+@admin.register(OutletDomain)
+class OutletDomainAdmin(ChangedFieldsOnlyAdmin):
+    form = OutletDomainForm
+    list_display = ["domain", "outlet", "verified_at"]
+    list_filter = [("verified_at", admin.EmptyFieldListFilter), "outlet"]
+    search_fields = ["domain", "outlet__name"]
+    list_select_related = ["outlet"]
+
+
+class ContentItemForm(forms.ModelForm):
+    class Meta:
+        model = ContentItem
+        formfield_callback = https_formfield
+        fields = ["title", "slug", "source_url", "outlet", "body", "published_at"]
+
+    def clean_source_url(self) -> str:
+        try:
+            return normalise_url(self.cleaned_data["source_url"])
+        except NormaliseError as exc:
+            raise forms.ValidationError(f"The source URL {exc}.") from exc
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if cleaned.get("source_url"):
+            # The source domain is always the source URL's host: derived, never typed.
+            self.instance.source_domain = host_of(cleaned["source_url"])
+        return cleaned
+
+    @property
+    def derived_fields(self) -> list[str]:
+        return ["source_domain"] if "source_url" in self.changed_data else []
+
+
+@admin.register(ContentItem)
+class ContentItemAdmin(ChangedFieldsOnlyAdmin):
+    form = ContentItemForm
+    list_display = ["title", "outlet", "source_domain", "status", "published_at"]
+    list_filter = ["status", "outlet"]
+    search_fields = ["title", "slug", "=source_url", "source_domain"]
+    list_select_related = ["outlet"]
+    date_hierarchy = "published_at"
+    prepopulated_fields = {"slug": ("title",)}
+    # Status changes only through rights.workflow.transition (removal, fail-safe, appeal).
+    readonly_fields = ["status", "source_domain", "updated_at"]
+    fields = [
+        "title",
+        "slug",
+        "source_url",
+        "source_domain",
+        "outlet",
+        "status",
+        "published_at",
+        "body",
+        "updated_at",
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # Our public URL and the source URL are what cases and suppressions refer to.
+            fields += ["slug", "source_url"]
+        return fields
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, Any]:
+        return {} if obj is not None else dict(self.prepopulated_fields)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Content leaves the catalogue through a takedown, which suppresses it; a delete would not.
+        return False

@@ -1,0 +1,179 @@
+"""`python manage.py takedown submit|show|list`: the staff door to intake, and a look at cases.
+
+Every subcommand prints JSON on stdout (datetimes as ISO 8601 in UTC, or null), so that scripts
+and demos can read it. A request the service refuses exits with status 2 and names each field at
+fault on stderr; nothing is written. An unknown case reference exits with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from rights import selectors
+from rights.errors import DomainError
+from rights.models import Channel, TakedownRequest, Target
+from rights.services.intake import IntakeResult, InvalidRequest, takedown_submit
+from rights.statements import REQUIRED_STATEMENTS, Basis
+
+# The service names its inputs; the person at the terminal typed options.
+OPTION_OF_FIELD = {
+    "email": "--email",
+    "name": "--name",
+    "organisation": "--organisation",
+    "basis": "--basis",
+    "explanation": "--explanation",
+    "urls": "--url",
+    "whole_domain": "--domain",
+}
+EXIT_INVALID = 2
+EXIT_NOT_FOUND = 1
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def target_json(target: Target) -> dict[str, Any]:
+    return {
+        "url": target.url,
+        "state": target.state,
+        "content_item": target.content_item.slug if target.content_item is not None else None,
+    }
+
+
+def case_json(case: TakedownRequest, targets: list[Target]) -> dict[str, Any]:
+    return {
+        "reference": case.reference,
+        "state": case.state,
+        "channel": case.channel,
+        "basis": case.basis,
+        "trusted": case.trusted,
+        "whole_domain": case.whole_domain or None,
+        "received_at": iso(case.received_at),
+        "clock_started_at": iso(case.clock_started_at),
+        "deadline_at": iso(case.deadline_at),
+        "closed_at": iso(case.closed_at),
+        "targets": [target_json(t) for t in targets],
+    }
+
+
+def _field_label(field: str, urls: list[str]) -> str:
+    """`urls[1]` -> `--url 'https://…'`: the option and the value the person typed."""
+    if field.startswith("urls[") and field.endswith("]"):
+        try:
+            return f"--url {urls[int(field[5:-1])]!r}"
+        except (ValueError, IndexError):
+            return "--url"
+    return OPTION_OF_FIELD.get(field, field)
+
+
+def error_message(exc: DomainError, urls: list[str]) -> str:
+    if isinstance(exc, InvalidRequest):
+        lines = [
+            f"  {_field_label(field, urls)}: {message}" for field, message in exc.errors.items()
+        ]
+        return "the request was not accepted:\n" + "\n".join(lines)
+    if exc.field:
+        return f"the request was not accepted: {_field_label(exc.field, urls)}: {exc.message}"
+    return f"the request was not accepted: {exc.message}"
+
+
+class Command(BaseCommand):
+    help = "Submit a takedown request as staff, show one case, or list cases (JSON output)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{submit,show,list}")
+
+        submit = sub.add_parser(
+            "submit",
+            help="enter a request on the requester's behalf (staff vouch for the address)",
+        )
+        # Required inputs are checked by the intake service, not by argparse, so that every
+        # mistake is reported the same way (each field named, exit status 2), however it is run.
+        submit.add_argument(
+            "--url",
+            action="append",
+            dest="urls",
+            default=[],
+            metavar="URL",
+            help="a URL to take down: our copy or its primary source (repeatable)",
+        )
+        submit.add_argument(
+            "--domain", default="", help="ask for everything republished from this domain"
+        )
+        submit.add_argument("--email", default="", help="the requester's email address (required)")
+        submit.add_argument("--name", default="", help="the requester's name (required)")
+        submit.add_argument("--organisation", default="", help="the requester's organisation")
+        submit.add_argument(
+            "--basis",
+            default=Basis.COPYRIGHT.value,
+            help=f"legal basis: {', '.join(Basis.values)} (default: copyright)",
+        )
+        submit.add_argument("--explanation", default="", help="why the content should go")
+
+        show = sub.add_parser("show", help="show one case and its targets")
+        show.add_argument("reference", help="the case reference, e.g. TD-7K3M9QX")
+
+        listing = sub.add_parser("list", help="list cases, newest first")
+        listing.add_argument("--open", action="store_true", help="leave out closed cases")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        subcommand = options["subcommand"]
+        if subcommand == "submit":
+            output: Any = self.submit(options)
+        elif subcommand == "show":
+            output = self.show(options["reference"])
+        else:
+            output = self.list_cases(open_only=options["open"])
+        self.stdout.write(json.dumps(output, indent=2, ensure_ascii=False))
+
+    def submit(self, options: dict[str, Any]) -> dict[str, Any]:
+        urls: list[str] = options["urls"]
+        basis: str = options["basis"]
+        try:
+            result: IntakeResult = takedown_submit(
+                channel=Channel.STAFF,
+                email=options["email"],
+                name=options["name"],
+                organisation=options["organisation"],
+                basis=basis,
+                explanation=options["explanation"],
+                statements=list(REQUIRED_STATEMENTS.get(basis, ())),
+                urls=urls,
+                whole_domain=options["domain"],
+                email_verified=True,
+                actor="staff:cli",
+            )
+        except DomainError as exc:
+            raise CommandError(error_message(exc, urls), returncode=EXIT_INVALID) from exc
+        case = selectors.case_detail(result.case.reference)
+        assert case is not None  # just committed
+        body = case_json(case, list(case.targets.all()))
+        body["created"] = result.created
+        body["merged"] = [{"url": url, "reference": ref} for url, ref in result.merged]
+        return body
+
+    def show(self, reference: str) -> dict[str, Any]:
+        case = selectors.case_detail(reference)
+        if case is None:
+            raise CommandError(f"no case with reference {reference!r}", returncode=EXIT_NOT_FOUND)
+        return case_json(case, list(case.targets.all()))
+
+    def list_cases(self, *, open_only: bool) -> list[dict[str, Any]]:
+        return [
+            {
+                "reference": case.reference,
+                "state": case.state,
+                "channel": case.channel,
+                "trusted": case.trusted,
+                "received_at": iso(case.received_at),
+                "deadline_at": iso(case.deadline_at),
+                "closed_at": iso(case.closed_at),
+                "target_count": case.target_count,
+            }
+            for case in selectors.case_summaries(open_only=open_only)
+        ]
