@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Prefetch, QuerySet
+import redis
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Count, Min, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from rights.models import ContentItem, TakedownRequest, Target
-from rights.workflow import CLOSED_CASE_STATES
+from rights.deadlines import Rung
+from rights.models import (
+    ContentItem,
+    LadderRung,
+    Notification,
+    SweeperRun,
+    TakedownRequest,
+    Target,
+)
+from rights.workflow import CLOCK_RUNNING_STATES, CLOSED_CASE_STATES
 
 if TYPE_CHECKING:
     from typing import TypedDict
@@ -25,14 +39,6 @@ if TYPE_CHECKING:
 
 def content_item_by_slug(slug: str) -> ContentItem:
     return get_object_or_404(ContentItem.objects.select_related("outlet"), slug=slug)
-
-
-def case_by_reference(reference: str) -> TakedownRequest | None:
-    return (
-        TakedownRequest.objects.select_related("requester", "outlet")
-        .filter(reference=reference.strip().upper())
-        .first()
-    )
 
 
 def case_list(*, open_only: bool = False) -> QuerySet[TakedownRequest]:
@@ -63,4 +69,93 @@ def case_summaries(*, open_only: bool = False) -> QuerySet[CaseSummary]:
         case_list(open_only=open_only)
         .annotate(target_count=Count("targets"))
         .order_by("-received_at", "-pk")
+    )
+
+
+@dataclass(frozen=True)
+class SlaStatus:
+    database: bool
+    broker: bool
+    sweeper_last_run: datetime | None
+    sweeper_lag_seconds: float | None
+    sweep_interval_seconds: float
+    oldest_open_deadline: datetime | None
+    open_cases: int
+    due_now: int
+    unsent_notifications: int
+    breaches: int
+
+    @property
+    def healthy(self) -> bool:
+        """Database and broker answer, and the sweeper ran within a few intervals."""
+        return (
+            self.database
+            and self.broker
+            and self.sweeper_lag_seconds is not None
+            and self.sweeper_lag_seconds <= max(3 * self.sweep_interval_seconds, 15.0)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.healthy else "degraded",
+            "database": "ok" if self.database else "down",
+            "broker": "ok" if self.broker else "down",
+            "sweeper": {
+                "last_run_at": self.sweeper_last_run.isoformat() if self.sweeper_last_run else None,
+                "lag_seconds": (
+                    round(self.sweeper_lag_seconds, 3)
+                    if self.sweeper_lag_seconds is not None
+                    else None
+                ),
+                "interval_seconds": self.sweep_interval_seconds,
+            },
+            "oldest_open_deadline": (
+                self.oldest_open_deadline.isoformat() if self.oldest_open_deadline else None
+            ),
+            "open_cases": self.open_cases,
+            "due_now": self.due_now,
+            "unsent_notifications": self.unsent_notifications,
+            "breaches": self.breaches,
+        }
+
+
+def _broker_answers() -> bool:
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
+        )
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def sla_status() -> SlaStatus:
+    """The figures an operator needs at 3 a.m.; every count is served by an index."""
+    now = timezone.now()
+    try:
+        running = TakedownRequest.objects.filter(state__in=CLOCK_RUNNING_STATES)
+        open_cases = running.count()
+        oldest = running.aggregate(at=Min("deadline_at"))["at"]
+        due_now = TakedownRequest.objects.filter(next_check_at__lte=now).count()
+        unsent = Notification.objects.filter(sent_at__isnull=True).count()
+        breaches = LadderRung.objects.filter(rung=Rung.BREACH).count()
+        heartbeat = SweeperRun.objects.filter(name="sweeper").first()
+        database = True
+    except DatabaseError:
+        open_cases = due_now = unsent = breaches = 0
+        oldest = None
+        heartbeat = None
+        database = False
+    last_run = heartbeat.last_run_at if heartbeat is not None else None
+    return SlaStatus(
+        database=database,
+        broker=_broker_answers(),
+        sweeper_last_run=last_run,
+        sweeper_lag_seconds=(now - last_run).total_seconds() if last_run else None,
+        sweep_interval_seconds=settings.SWEEP_INTERVAL,
+        oldest_open_deadline=oldest,
+        open_cases=open_cases,
+        due_now=due_now,
+        unsent_notifications=unsent,
+        breaches=breaches,
     )

@@ -51,7 +51,7 @@ class OutletDomain(models.Model):
 class ContentItem(models.Model):
     """One republished article: our public copy of a primary source."""
 
-    slug = models.SlugField(max_length=200, unique=True, help_text="our public URL is /a/<slug>/")
+    slug = models.SlugField(max_length=200, unique=True, help_text="our public URL is /a/SLUG/")
     source_url = models.URLField(
         max_length=2048, unique=True, help_text="the primary source, normalised: the lookup key"
     )

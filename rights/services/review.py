@@ -65,6 +65,7 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
     actor = _staff(user_id)
     digest = {"reasons_sha256": audit.text_digest(reasons)}
     with transaction.atomic():
+        case = TakedownRequest.objects.select_for_update().get(pk=case.pk)
         if case.state == CaseState.REMOVED:
             case = transition(case, CaseState.APPEALED, actor=actor, data=digest)
         case = transition(

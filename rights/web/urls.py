@@ -6,4 +6,5 @@ app_name = "rights"
 
 urlpatterns = [
     path("a/<slug:slug>/", views.content_page, name="content"),
+    path("healthz", views.healthz, name="healthz"),
 ]

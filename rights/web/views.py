@@ -5,9 +5,10 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
+from django.views.decorators.cache import never_cache
 
 from rights import selectors
 from rights.models import ContentItem
@@ -59,3 +60,10 @@ def content_page(request: HttpRequest, slug: str) -> HttpResponse:
     # removal takes effect at once rather than whenever someone's cache expires.
     patch_cache_control(response, no_cache=True)
     return response
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers and people: 200 when healthy, 503 with the same figures when not."""
+    status = selectors.sla_status()
+    return JsonResponse(status.as_dict(), status=200 if status.healthy else 503)
