@@ -44,10 +44,20 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise ValueError(f"{path}: NUL characters cannot be stored")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate: the canonical UTF-8 encoding, and so the hash, cannot be computed.
+        raise ValueError(f"{path}: not valid Unicode text") from exc
+
+
 def _check_json_safe(value: Any, path: str = "data") -> None:
     if isinstance(value, bool) or value is None or isinstance(value, int | str):
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError(f"{path}: NUL characters cannot be stored")
+        if isinstance(value, str):
+            _check_text(value, path)
         return
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
@@ -57,6 +67,7 @@ def _check_json_safe(value: Any, path: str = "data") -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{path}: keys must be strings")
+            _check_text(key, f"{path} key {key!r}")
             _check_json_safe(item, f"{path}.{key}")
         return
     raise ValueError(f"{path}: {type(value).__name__} is not allowed in audit data")

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.utils import timezone
 
-from rights.models import ContentItem, Outlet, OutletDomain, Requester
-from rights.statements import REQUIRED_STATEMENTS
+from rights.models import (
+    Channel,
+    ContentItem,
+    Outlet,
+    OutletDomain,
+    Requester,
+    TakedownRequest,
+    Target,
+)
+from rights.statements import REQUIRED_STATEMENTS, STATEMENTS_VERSION
+from rights.workflow import CaseState, TargetState
 
 
 class OutletFactory(factory.django.DjangoModelFactory):
@@ -58,3 +69,34 @@ def telegraph(partner: bool = True) -> Outlet:
     outlet = OutletFactory(name="The Telegraph", slug="telegraph", is_partner=partner)
     OutletDomainFactory(outlet=outlet, domain="telegraph.co.uk")
     return outlet
+
+
+class TakedownRequestFactory(factory.django.DjangoModelFactory):
+    """A case with a running clock; pass `state=` to start it anywhere in the machine."""
+
+    class Meta:
+        model = TakedownRequest
+
+    reference = factory.Sequence(lambda n: f"TD-T{n:06d}")
+    channel = Channel.EMAIL
+    requester = factory.SubFactory(RequesterFactory)
+    basis = "copyright"
+    statements = factory.LazyAttribute(lambda o: statements_for(o.basis))
+    statements_version = STATEMENTS_VERSION
+    state = CaseState.OPEN
+    received_at = factory.LazyFunction(timezone.now)
+    clock_started_at = factory.LazyAttribute(lambda o: o.received_at)
+    deadline_seconds = 86400
+    deadline_at = factory.LazyAttribute(
+        lambda o: o.clock_started_at + timedelta(seconds=o.deadline_seconds)
+    )
+
+
+class TargetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Target
+
+    case = factory.SubFactory(TakedownRequestFactory)
+    content_item = factory.SubFactory(ContentItemFactory)
+    url = factory.LazyAttribute(lambda o: o.content_item.source_url)
+    state = TargetState.PENDING
