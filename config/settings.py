@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -140,6 +141,8 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Load balancers probe over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
@@ -164,6 +167,9 @@ TAKEDOWN_DEADLINE = env_int("TAKEDOWN_DEADLINE", 86400)
 CONFIRMATION_WINDOW = env_int("CONFIRMATION_WINDOW", 72 * 3600)
 TAKEDOWN_MAX_URLS = env_int("TAKEDOWN_MAX_URLS", 100)
 TAKEDOWN_MAX_EXPLANATION = env_int("TAKEDOWN_MAX_EXPLANATION", 10_000)
+# A whole-domain request may name at most this many articles (the fail-safe disables them all
+# in one transaction, which must stay well inside a task's time limit).
+TAKEDOWN_MAX_DOMAIN_ITEMS = env_int("TAKEDOWN_MAX_DOMAIN_ITEMS", 1000)
 # The aggregator's own public address: URLs on this host name our copies, not primary sources.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 TAKEDOWN_MAILBOX = os.environ.get("TAKEDOWN_MAILBOX", "takedown@localhost")
@@ -196,7 +202,13 @@ if "webhook" in REMOVAL_BACKENDS and not (REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOO
 REVIEWERS_EMAIL = os.environ.get("REVIEWERS_EMAIL", "reviewers@localhost")
 LEADS_EMAIL = os.environ.get("LEADS_EMAIL", "leads@localhost")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", TAKEDOWN_MAILBOX)
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# Locally (DEBUG on) mail is written to files under EMAIL_FILE_PATH instead of being sent.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.filebased.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
@@ -240,6 +252,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = "UTC"
+# Two queues, both consumed by every worker, which takes from them in turn: `clock` carries the
+# sweeps and the cases they hand out (ladder rungs, the fail-safe), so that a backlog of removals
+# and mail in `celery` never delays the clock.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("clock"), Queue("celery"))
+CELERY_TASK_ROUTES = {"rights.sweep": {"queue": "clock"}}
 CELERY_BEAT_SCHEDULE = {
     "sweep": {
         "task": "rights.sweep",

@@ -15,3 +15,5 @@ os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Static files are served from the finders in tests; no collectstatic has run.
+WHITENOISE_AUTOREFRESH = True

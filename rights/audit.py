@@ -27,9 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from rights.db import joined_atomic
 from rights.models import AuditCheckpoint, AuditEvent, AuditStream
 
 GENESIS = "0" * 64
@@ -126,28 +127,49 @@ def append(
 
     Writers of the same stream serialise on its head row; different streams never contend.
     """
-    payload = json.loads(_json(dict(data or {})))
-    _check_json_safe(payload)
-    with transaction.atomic():
-        AuditStream.objects.bulk_create(
-            [AuditStream(name=stream, seq=0, head_hash=GENESIS)], ignore_conflicts=True
-        )
-        head = AuditStream.objects.select_for_update().get(name=stream)
+    payload = check_data(data or {})
+    with joined_atomic():
+        # Taking the next number locks the head row until commit: the stream's writers queue
+        # here, one at a time, and the chain cannot fork.
+        head = _take_next(stream)
+        if head is None:
+            AuditStream.objects.bulk_create(
+                [AuditStream(name=stream, seq=0, head_hash=GENESIS)], ignore_conflicts=True
+            )
+            head = _take_next(stream)
+        assert head is not None
+        seq, prev_hash = head
         event = AuditEvent(
             stream=stream,
-            seq=head.seq + 1,
+            seq=seq,
             created_at=timezone.now(),
             actor=actor,
             action=action,
             data=payload,
-            prev_hash=head.head_hash,
+            prev_hash=prev_hash,
         )
         event.hash = event_hash(event)
         event.save(force_insert=True)
-        head.seq = event.seq
-        head.head_hash = event.hash
-        head.save(update_fields=["seq", "head_hash"])
+        AuditStream.objects.filter(name=stream).update(head_hash=event.hash)
     return event
+
+
+def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit data as it will be stored, or ValueError saying what cannot be."""
+    payload: dict[str, Any] = json.loads(_json(dict(data)))
+    _check_json_safe(payload)
+    return payload
+
+
+def _take_next(stream: str) -> tuple[int, str] | None:
+    """Advance the stream's sequence; the new number and the current head's hash."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE rights_auditstream SET seq = seq + 1 WHERE name = %s RETURNING seq, head_hash",
+            [stream],
+        )
+        row = cursor.fetchone()
+    return (int(row[0]), str(row[1])) if row is not None else None
 
 
 # --- Verification ------------------------------------------------------------------------
@@ -189,7 +211,7 @@ def _verified_checkpoints() -> tuple[int, dict[tuple[str, int], str]]:
     vouched: dict[tuple[str, int], str] = {}
     previous = GENESIS
     count = 0
-    for checkpoint in AuditCheckpoint.objects.order_by("created_at", "pk").iterator():
+    for checkpoint in AuditCheckpoint.objects.order_by("pk").iterator():
         digest = _checkpoint_digest(checkpoint.created_at, checkpoint.heads, previous)
         if digest != checkpoint.digest or not hmac.compare_digest(
             _signature(digest), checkpoint.signature
@@ -207,7 +229,21 @@ def _events() -> Iterator[AuditEvent]:
 
 
 def verify() -> VerifyResult:
-    """Walk every chain; raise `AuditBroken` naming the first bad event."""
+    """Walk every chain; raise `AuditBroken` naming the first bad event.
+
+    Heads, events and checkpoints are read from one snapshot (REPEATABLE READ on PostgreSQL),
+    so appends committed while it runs cannot look like tampering.
+    """
+    if connection.in_atomic_block:
+        return _verify()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return _verify()
+
+
+def _verify() -> VerifyResult:
     checkpoints, vouched = _verified_checkpoints()
     heads = {
         name: (seq, head)
@@ -279,7 +315,8 @@ def checkpoint_create() -> AuditCheckpoint | None:
             [AuditStream(name="checkpoints", seq=0, head_hash=GENESIS)], ignore_conflicts=True
         )
         AuditStream.objects.select_for_update().get(name="checkpoints")
-        previous = AuditCheckpoint.objects.order_by("-created_at", "-pk").first()
+        # Chained in the order written (pk), which no clock step between hosts can disturb.
+        previous = AuditCheckpoint.objects.order_by("-pk").first()
         events = AuditEvent.objects.all()
         if previous is not None:
             events = events.filter(created_at__gte=previous.created_at - CHECKPOINT_OVERLAP)

@@ -14,11 +14,11 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-def publish_now(task_name: str, *args: int) -> bool:
+def publish_now(task_name: str, *args: int, queue: str | None = None) -> bool:
     from config.celery import app
 
     try:
-        app.send_task(task_name, args=list(args))
+        app.send_task(task_name, args=list(args), queue=queue)
     except Exception as exc:  # the broker's errors vary by transport; none may escape
         logger.warning(
             "could not publish %s%r (%s); the sweeper will hand it out",

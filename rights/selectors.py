@@ -125,7 +125,7 @@ def _broker_answers() -> bool:
             settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
         )
         return bool(client.ping())
-    except redis.RedisError:
+    except (redis.RedisError, ValueError):  # down, or REDIS_URL malformed
         return False
 
 

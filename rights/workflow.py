@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from rights.errors import TransitionNotAllowed
@@ -131,10 +131,11 @@ def transition(
     the caller's instance is left as it was.
     """
     from rights import audit
+    from rights.db import joined_atomic
 
     label = instance._meta.label
     machine = MACHINES[label]
-    with transaction.atomic():
+    with joined_atomic():
         locked = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
         current = getattr(locked, machine.field)
         if not is_allowed(label, current, to_state):
@@ -142,6 +143,9 @@ def transition(
                 f"a {machine.name} cannot go from {current!r} to {to_state!r}",
                 field=machine.field,
             )
+        event_data: dict[str, Any] = {"id": locked.pk, "from": current, "to": to_state}
+        event_data.update(data or {})
+        audit.check_data(event_data)  # refuse bad audit data before the first write
         setattr(locked, machine.field, to_state)
         fields = {machine.field}
         for name, value in (update or {}).items():
@@ -154,8 +158,6 @@ def transition(
         if any(f.name == "updated_at" for f in locked._meta.fields):
             fields.add("updated_at")  # auto_now fields are only saved when named
         locked.save(update_fields=sorted(fields))
-        event_data: dict[str, Any] = {"id": locked.pk, "from": current, "to": to_state}
-        event_data.update(data or {})
         audit.append(
             stream=stream or locked.audit_stream(),  # type: ignore[attr-defined]
             actor=actor,

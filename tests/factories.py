@@ -100,3 +100,22 @@ class TargetFactory(factory.django.DjangoModelFactory):
     content_item = factory.SubFactory(ContentItemFactory)
     url = factory.LazyAttribute(lambda o: o.content_item.source_url)
     state = TargetState.PENDING
+
+
+def telegraph_items(count: int, prefix: str = "bulk") -> list[int]:
+    """Many Telegraph items at once (one INSERT), for backlogs and benchmarks; their ids."""
+    outlet = telegraph()
+    now = timezone.now()
+    created = ContentItem.objects.bulk_create(
+        ContentItem(
+            slug=f"{prefix}-{n}",
+            source_url=f"https://www.telegraph.co.uk/news/{prefix}-{n}/",
+            source_domain="www.telegraph.co.uk",
+            outlet=outlet,
+            title=f"Article {prefix} {n}",
+            body="Body.",
+            published_at=now,
+        )
+        for n in range(count)
+    )
+    return [item.pk for item in created]

@@ -22,6 +22,8 @@ class RemovalFailed(Exception):
 
 class RemovalBackend(Protocol):
     name: str
+    # A local backend writes only to our database: its change commits with its record.
+    local: bool
 
     def apply(self, *, target: Target, action: str, key: str) -> None: ...
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rights.models import ContentItem, RemovalAction, Target
+from rights.db import joined_atomic
+from rights.models import ContentItem, RemovalAction, TakedownRequest, Target
 from rights.workflow import VISIBLE_CONTENT, ContentStatus, transition
 
 # What each action makes of the content, from the statuses it applies to.
@@ -21,21 +22,25 @@ MOVES: dict[str, tuple[str, frozenset[str]]] = {
 
 class CatalogueBackend:
     name = "catalogue"
+    local = True
 
     def apply(self, *, target: Target, action: str, key: str) -> None:
         if target.content_item_id is None:
             return
         to_status, applies_to = MOVES[action]
-        item = ContentItem.objects.get(pk=target.content_item_id)
-        if item.status not in applies_to:
-            return  # already in the state asked for, or past it: repeating is success
-        # A final removal erases the stored body; the page then answers 410 Gone.
-        update = {"body": ""} if action == RemovalAction.REMOVE else None
-        transition(
-            item,
-            to_status,
-            actor="system:catalogue",
-            data={"key": key, "target": target.pk},
-            update=update,
-            stream=f"case:{target.case.reference}",
-        )
+        with joined_atomic():
+            # The case first, as everywhere: its row orders every writer of its stream.
+            TakedownRequest.objects.select_for_update().filter(pk=target.case_id).exists()
+            item = ContentItem.objects.get(pk=target.content_item_id)
+            if item.status not in applies_to:
+                return  # already in the state asked for, or past it: repeating is success
+            # A final removal erases the stored body; the page then answers 410 Gone.
+            update = {"body": ""} if action == RemovalAction.REMOVE else None
+            transition(
+                item,
+                to_status,
+                actor="system:catalogue",
+                data={"key": key, "target": target.pk},
+                update=update,
+                stream=f"case:{target.case.reference}",
+            )

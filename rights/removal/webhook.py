@@ -1,7 +1,8 @@
 """The webhook backend: tells the aggregator's CMS to act on its copy of the article.
 
 Each call is a signed JSON POST with an `Idempotency-Key` header, under a connect and read
-timeout. 2xx is success, and so are 404 and 410 for `remove` (already gone). Anything else,
+timeout. 2xx is success, and so are 404 and 410 for `disable` and `remove` (already gone).
+Anything else,
 and any network error, raises `RemovalFailed` for the engine to retry with backoff.
 """
 
@@ -22,6 +23,7 @@ ALREADY_GONE = {404, 410}
 
 class WebhookBackend:
     name = "webhook"
+    local = False
 
     def apply(self, *, target: Target, action: str, key: str) -> None:
         item = target.content_item
@@ -64,6 +66,6 @@ class WebhookBackend:
             raise RemovalFailed(f"webhook unreachable: {type(exc).__name__}") from exc
         if 200 <= response.status_code < 300:
             return
-        if action == "remove" and response.status_code in ALREADY_GONE:
-            return
+        if action != "restore" and response.status_code in ALREADY_GONE:
+            return  # already gone there: nothing left to disable or remove
         raise RemovalFailed(f"webhook answered HTTP {response.status_code}")

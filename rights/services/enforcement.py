@@ -10,16 +10,18 @@ Lock order is always case, then target, so two workers never deadlock.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from rights import audit, deadlines
+from rights.db import joined_atomic
 from rights.deadlines import Rung
 from rights.dispatch import enqueue
 from rights.models import (
@@ -57,6 +59,8 @@ RUNG_AUDIENCES: dict[str, tuple[str, ...]] = {
 }
 # Targets with these states have reached their final outcome in a removing case.
 REMOVAL_DONE = frozenset({TargetState.REMOVED, TargetState.NOT_FOUND, TargetState.REJECTED})
+# Nobody has decided these yet.
+UNDECIDED = frozenset({CaseState.OPEN, CaseState.IN_REVIEW})
 
 
 def _lease() -> timedelta:
@@ -111,7 +115,10 @@ def sweep_claim(*, now: datetime | None = None) -> Claimed:
             .order_by("next_attempt_at")
             .values_list("pk", flat=True)[: settings.SWEEP_BATCH]
         )
-        # Not leased here: `notification_send` takes its own lease when it starts.
+        if notifications:
+            # Not handed out again before a lease has passed, even if the message is lost;
+            # `notification_send` takes its own lease when it starts.
+            Notification.objects.filter(pk__in=notifications).update(next_attempt_at=lease_until)
         SweeperRun.objects.update_or_create(
             name="sweeper",
             defaults={"last_run_at": now, "last_claimed": len(cases) + len(notifications)},
@@ -125,9 +132,12 @@ def sweep_claim(*, now: datetime | None = None) -> Claimed:
 def _failsafe(case: TakedownRequest, targets: list[Target], now: datetime) -> None:
     """Disable every target still pending, here and now, so the promise holds undecided."""
     catalogue = CatalogueBackend()
-    for target in targets:
-        if target.state != TargetState.PENDING:
-            continue
+    # Items in id order: two fail-safes sharing items lock them in the same order.
+    pending = sorted(
+        (t for t in targets if t.state == TargetState.PENDING),
+        key=lambda t: (t.content_item_id or 0, t.pk),
+    )
+    for target in pending:
         disabled = transition(
             target,
             TargetState.DISABLED,
@@ -135,10 +145,17 @@ def _failsafe(case: TakedownRequest, targets: list[Target], now: datetime) -> No
             data={"rung": Rung.FAILSAFE},
             update={"outcome_at": now},
         )
-        # The page goes 451 in this same transaction; other backends follow in target_enforce.
-        catalogue.apply(
-            target=disabled, action=RemovalAction.DISABLE, key=f"{case.reference}-failsafe"
+        # The page goes 451 in this same transaction, and the effect is recorded with it so that
+        # a later decision knows there is something to restore. Other backends follow in
+        # target_enforce.
+        effect, _ = RemovalEffect.objects.get_or_create(
+            target=disabled,
+            backend=catalogue.name,
+            action=RemovalAction.DISABLE,
+            defaults={"key": effect_key(disabled, RemovalAction.DISABLE, catalogue.name)},
         )
+        catalogue.apply(target=disabled, action=RemovalAction.DISABLE, key=effect.key)
+        _effect_done(effect)
     if case.state in {CaseState.OPEN, CaseState.IN_REVIEW}:
         transition(case, CaseState.DISABLED_PENDING_REVIEW, actor=ACTOR, data={"rung": "failsafe"})
 
@@ -167,30 +184,46 @@ def _fire(case: TakedownRequest, rung: Rung, due_at: datetime, pending: int, now
     return True
 
 
+def _applies(rung: str, case: TakedownRequest, targets: list[Target]) -> bool:
+    """Whether a rung has anything to do for this case, judged when it falls due.
+
+    Reminders and escalations chase an undecided case even when none of its URLs matched our
+    content (someone still has to close it); the fail-safe and the breach concern targets.
+    """
+    pending = any(t.state == TargetState.PENDING for t in targets)
+    if rung in {Rung.REMINDER, Rung.ESCALATION}:
+        return pending or case.state in UNDECIDED
+    if rung == Rung.FAILSAFE:
+        return pending
+    late = any(
+        t.outcome_at is not None
+        and case.deadline_at is not None
+        and t.outcome_at > case.deadline_at
+        for t in targets
+    )
+    return pending or late
+
+
 def _climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -> None:
     if case.clock_started_at is None or case.deadline_seconds is None:
         return
     fired = set(case.rungs.values_list("rung", flat=True))
     for rung in deadlines.due_rungs(case.clock_started_at, case.deadline_seconds, now):
-        if rung in fired:
+        if rung in fired or not _applies(rung, case, targets):
             continue
-        pending = [t for t in targets if t.state == TargetState.PENDING]
+        pending = sum(1 for t in targets if t.state == TargetState.PENDING)
         due_at = deadlines.rung_due_at(rung, case.clock_started_at, case.deadline_seconds)
-        if rung == Rung.BREACH:
-            late = [
-                t
-                for t in targets
-                if t.outcome_at and case.deadline_at and t.outcome_at > case.deadline_at
-            ]
-            if not pending and not late:
-                continue
-            logger.error(
-                "case %s breached its deadline (%d targets open)", case.reference, len(pending)
-            )
-        elif not pending:
-            continue  # nothing left to chase: the rung does not apply
-        if not _fire(case, rung, due_at, len(pending), now):
+        if not _fire(case, rung, due_at, pending, now):
             continue
+        if rung == Rung.BREACH:
+            transaction.on_commit(
+                functools.partial(
+                    logger.error,
+                    "case %s breached its deadline (%d targets open)",
+                    case.reference,
+                    pending,
+                )
+            )
         if rung == Rung.FAILSAFE:
             _failsafe(case, targets, now)
             targets[:] = list(case.targets.select_related("content_item").order_by("pk"))
@@ -198,15 +231,20 @@ def _climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -
 
 
 def _next_rung_at(case: TakedownRequest, targets: list[Target]) -> datetime | None:
+    """When the next rung that still applies falls due; None when none is left."""
     if (
         case.state not in CLOCK_RUNNING_STATES
         or case.clock_started_at is None
         or case.deadline_seconds is None
-        or not any(t.state == TargetState.PENDING for t in targets)
     ):
         return None
     fired = set(case.rungs.values_list("rung", flat=True))
-    return deadlines.next_rung_at(case.clock_started_at, case.deadline_seconds, fired)
+    upcoming = [
+        deadlines.rung_due_at(rung, case.clock_started_at, case.deadline_seconds)
+        for rung, _ in deadlines.LADDER
+        if rung not in fired and _applies(rung, case, targets)
+    ]
+    return min(upcoming, default=None)
 
 
 # --- Advancing a case ----------------------------------------------------------------------
@@ -223,22 +261,45 @@ def desired_action(target: Target, case_state: str) -> str | None:
         return RemovalAction.REMOVE
     if target.state == TargetState.DISABLED:
         return RemovalAction.DISABLE
-    if target.state == TargetState.RESTORED:
-        return RemovalAction.RESTORE
-    if (
+    restore = target.state == TargetState.RESTORED or (
+        # Rejected after the fail-safe had disabled it: the content goes back up.
         target.state == TargetState.REJECTED
         and RemovalEffect.objects.filter(target=target, action=RemovalAction.DISABLE).exists()
-    ):
-        # Rejected after the fail-safe had disabled it: the content goes back up.
+    )
+    if restore and not _held_elsewhere(target):
         return RemovalAction.RESTORE
     return None
 
 
+def _held_elsewhere(target: Target) -> bool:
+    """Another case keeps this target's content down: restoring it is not ours to do."""
+    return (
+        Target.objects.filter(
+            content_item_id=target.content_item_id,
+            state__in=[TargetState.DISABLED, TargetState.REMOVED],
+        )
+        .exclude(case_id=target.case_id)
+        .exists()
+    )
+
+
 def _owed(target: Target, action: str) -> bool:
+    if action == RemovalAction.REMOVE and target.state in {
+        TargetState.PENDING,
+        TargetState.DISABLED,
+    }:
+        # Even with every effect done, the target's own outcome may not have been recorded
+        # yet (a worker died in between): target_enforce finishes it.
+        return True
     done = RemovalEffect.objects.filter(
         target=target, action=action, done_at__isnull=False
     ).values_list("backend", flat=True)
     return bool({b.name for b in configured_backends()} - set(done))
+
+
+def effect_key(target: Target, action: str, backend: str) -> str:
+    """The idempotency key sent with one backend's action on one target."""
+    return f"{target.case.reference}-t{target.pk}-{action}-{backend}"
 
 
 def case_advance(*, case_id: int) -> list[int]:
@@ -297,7 +358,7 @@ def _close_removed(case: TakedownRequest) -> TakedownRequest:
 # --- Enforcing one target ------------------------------------------------------------------
 
 
-def _claim_target(target_id: int, now: datetime) -> tuple[Target, str] | None:
+def _claim_target(target_id: int, now: datetime) -> tuple[Target, str, datetime] | None:
     with transaction.atomic():
         target = (
             Target.objects.select_for_update(skip_locked=True, of=("self",))
@@ -313,7 +374,7 @@ def _claim_target(target_id: int, now: datetime) -> tuple[Target, str] | None:
             return None
         target.lease_until = now + timedelta(seconds=settings.TARGET_LEASE)
         target.save(update_fields=["lease_until"])
-    return target, action
+    return target, action, target.lease_until
 
 
 def target_enforce(*, target_id: int) -> bool:
@@ -326,33 +387,67 @@ def target_enforce(*, target_id: int) -> bool:
     claimed = _claim_target(target_id, now)
     if claimed is None:
         return False
-    target, action = claimed
+    target, action, lease = claimed
     complete = True
     try:
-        for backend in configured_backends():
-            effect, _ = RemovalEffect.objects.get_or_create(
-                target=target,
-                backend=backend.name,
-                action=action,
-                defaults={"key": f"{target.case.reference}-t{target.pk}-{action}-{backend.name}"},
-            )
-            if effect.done_at is not None:
-                continue
+        backends = configured_backends()
+        effects = _effects_for(target, action, [b.name for b in backends])
+        outstanding = [(b, effects[b.name]) for b in backends if effects[b.name].done_at is None]
+        for position, (backend, effect) in enumerate(outstanding):
             if effect.next_attempt_at is not None and effect.next_attempt_at > timezone.now():
                 complete = False
                 break
+            last = position == len(outstanding) - 1
             try:
+                if backend.local:
+                    # A local backend's change, its record and (when last) the target's outcome
+                    # commit together or not at all.
+                    with transaction.atomic():
+                        backend.apply(target=target, action=action, key=effect.key)
+                        _effect_done(effect)
+                        if last:
+                            _target_done(target, action)
+                    continue
                 backend.apply(target=target, action=action, key=effect.key)
             except RemovalFailed as exc:
                 _effect_failed(effect, str(exc))
                 complete = False
                 break
-            _effect_done(effect)
-        if complete:
+            except Exception as exc:
+                # An unexpected failure is still a failed attempt: recorded, backed off, retried.
+                logger.exception("removal backend %s raised for target %s", backend.name, target.pk)
+                _effect_failed(effect, f"unexpected {type(exc).__name__}")
+                complete = False
+                break
+            with transaction.atomic():
+                _effect_done(effect)
+                if last:
+                    _target_done(target, action)
+        if complete and not outstanding:
+            # Every effect was done before (a worker died before recording the outcome).
             _target_done(target, action)
     finally:
-        Target.objects.filter(pk=target.pk).update(lease_until=None)
+        # Only our own lease: if it ran out and another worker took the target, that one's stays.
+        Target.objects.filter(pk=target.pk, lease_until=lease).update(lease_until=None)
     return complete
+
+
+def _effects_for(target: Target, action: str, backends: list[str]) -> dict[str, RemovalEffect]:
+    """The target's effect row for each backend, created where missing (two queries)."""
+    RemovalEffect.objects.bulk_create(
+        [
+            RemovalEffect(
+                target=target, backend=name, action=action, key=effect_key(target, action, name)
+            )
+            for name in backends
+        ],
+        ignore_conflicts=True,
+    )
+    rows = RemovalEffect.objects.filter(target=target, action=action, backend__in=backends)
+    effects = {effect.backend: effect for effect in rows}
+    for effect in effects.values():
+        effect.target = target  # already loaded, with its case
+    return effects
 
 
 def _effect_failed(effect: RemovalEffect, error: str) -> None:
@@ -375,10 +470,15 @@ def _effect_failed(effect: RemovalEffect, error: str) -> None:
 
 
 def _effect_done(effect: RemovalEffect) -> None:
-    with transaction.atomic():
-        effect.attempts += 1
-        effect.done_at = timezone.now()
-        effect.save(update_fields=["attempts", "done_at"])
+    with joined_atomic():
+        # The case row before its audit stream, as every writer does: no deadlock.
+        TakedownRequest.objects.select_for_update().filter(pk=effect.target.case_id).exists()
+        # Compare and set: of two workers finishing the same effect, one records it.
+        marked = RemovalEffect.objects.filter(pk=effect.pk, done_at__isnull=True).update(
+            attempts=F("attempts") + 1, done_at=timezone.now()
+        )
+        if not marked:
+            return
         audit.append(
             stream=f"case:{effect.target.case.reference}",
             actor=f"system:{effect.backend}",
@@ -390,7 +490,7 @@ def _effect_done(effect: RemovalEffect) -> None:
 def _target_done(target: Target, action: str) -> None:
     if action != RemovalAction.REMOVE:
         return
-    with transaction.atomic():
+    with joined_atomic():
         case = TakedownRequest.objects.select_for_update().get(pk=target.case_id)
         current = (
             Target.objects.select_for_update(of=("self",))
@@ -398,8 +498,12 @@ def _target_done(target: Target, action: str) -> None:
             .get(pk=target.pk)
         )
         if current.state in {TargetState.PENDING, TargetState.DISABLED}:
+            # A target the fail-safe disabled met the deadline then: keep that moment.
             current = transition(
-                current, TargetState.REMOVED, actor=ACTOR, update={"outcome_at": timezone.now()}
+                current,
+                TargetState.REMOVED,
+                actor=ACTOR,
+                update={"outcome_at": current.outcome_at or timezone.now()},
             )
         if current.content_item is not None:
             suppression_create(
@@ -412,4 +516,8 @@ def _target_done(target: Target, action: str) -> None:
         remaining = case.targets.exclude(state__in=REMOVAL_DONE).exists()
         if case.state == CaseState.REMOVING and not remaining:
             _close_removed(case)
-            TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
+            # Closed late: one more look records the breach. Closed in time: nothing is left.
+            late = case.deadline_at is not None and timezone.now() > case.deadline_at
+            TakedownRequest.objects.filter(pk=case.pk).update(
+                next_check_at=timezone.now() if late else None, lease_until=None
+            )

@@ -243,16 +243,18 @@ def check_takedown(
 # --- Resolution and trust ----------------------------------------------------------------
 
 
-def _public_host() -> str:
-    return host_of(settings.PUBLIC_BASE_URL)
+def _public_hosts() -> set[str]:
+    """Our own host, with and without `www.`: a reader may have typed either."""
+    host = host_of(settings.PUBLIC_BASE_URL).removeprefix("www.")
+    return {host, f"www.{host}"}
 
 
 def resolve_urls(urls: Sequence[str]) -> dict[str, ContentItem | None]:
     """Map each normalised URL to the item it names: our public URL, or the primary source."""
-    public_host = _public_host()
+    public_hosts = _public_hosts()
     slugs: dict[str, str] = {}
     for url in urls:
-        if host_of(url) == public_host:
+        if host_of(url) in public_hosts:
             match = PUBLIC_PATH.match(urlsplit(url).path)
             if match:
                 slugs[url] = match["slug"]
@@ -299,8 +301,8 @@ def decide_trust(
             outlet_domains.setdefault(outlet_id, set()).add(domain)
 
         def vouched(item: ContentItem) -> bool:
-            if item.source_domain == email_domain:
-                return True
+            # Only a domain we verified as the outlet's counts: a source domain that also
+            # hands out mailboxes to the public (a web portal with free mail) must not.
             return email_domain in outlet_domains.get(item.outlet_id or 0, set()) and (
                 domain_within(item.source_domain, email_domain)
             )
@@ -458,6 +460,16 @@ def takedown_submit(
             if not domain_items:
                 raise InvalidRequest(
                     {"whole_domain": f"nothing republished here comes from {clean.whole_domain}"}
+                )
+            if len(domain_items) > settings.TAKEDOWN_MAX_DOMAIN_ITEMS:
+                raise InvalidRequest(
+                    {
+                        "whole_domain": (
+                            f"{clean.whole_domain} covers {len(domain_items):,} articles; at "
+                            f"most {settings.TAKEDOWN_MAX_DOMAIN_ITEMS:,} are accepted in one "
+                            "request (name a narrower domain, or write to the takedown mailbox)"
+                        )
+                    }
                 )
             known = {item.pk for item in resolved.values() if item is not None}
             for domain_item in domain_items:

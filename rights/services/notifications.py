@@ -122,7 +122,10 @@ def notification_send(*, notification_id: int) -> bool:
         )
         if notification is None:
             return False
-        notification.lease_until = now + timedelta(seconds=settings.SWEEP_LEASE)
+        # Long enough for the slowest SMTP exchange, so no second worker sends meanwhile.
+        notification.lease_until = now + timedelta(
+            seconds=max(settings.SWEEP_LEASE, 2 * settings.EMAIL_TIMEOUT + 1)
+        )
         notification.attempts += 1
         notification.save(update_fields=["lease_until", "attempts"])
     try:
@@ -137,9 +140,11 @@ def notification_send(*, notification_id: int) -> bool:
         )
         return False
     with transaction.atomic():
-        notification.sent_at = timezone.now()
-        notification.lease_until = None
-        notification.save(update_fields=["sent_at", "lease_until"])
+        marked = Notification.objects.filter(pk=notification.pk, sent_at__isnull=True).update(
+            sent_at=timezone.now(), lease_until=None
+        )
+        if not marked:
+            return True  # another worker recorded it first
         audit.append(
             stream=notification.case.audit_stream(),
             actor="system:outbox",

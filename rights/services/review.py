@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from rights import audit
 from rights.errors import DomainError
-from rights.models import Audience, Suppression, TakedownRequest
+from rights.models import Audience, TakedownRequest
 from rights.services.enforcement import case_kick
 from rights.services.notifications import notify
-from rights.services.suppression import suppression_lift
+from rights.services.suppression import suppressions_release
 from rights.workflow import CaseState, TargetState, transition
 
 
@@ -49,8 +49,12 @@ def case_reject(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedow
             update={"decided_by_id": user_id, "decided_at": now, "decision_reasons": reasons},
         )
         for target in case.targets.filter(state__in=[TargetState.PENDING, TargetState.DISABLED]):
+            # A target the fail-safe disabled had its outcome then: keep that moment.
             transition(
-                target, TargetState.REJECTED, actor=_staff(user_id), update={"outcome_at": now}
+                target,
+                TargetState.REJECTED,
+                actor=_staff(user_id),
+                update={"outcome_at": target.outcome_at or now},
             )
         notify(case=case, kind="rejected", audience=Audience.REQUESTER)
         case_kick(case)
@@ -81,8 +85,7 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
         )
         for target in case.targets.filter(state=TargetState.REMOVED):
             transition(target, TargetState.RESTORED, actor=actor)
-        for rule in Suppression.objects.filter(case=case, lifted_at__isnull=True):
-            suppression_lift(rule=rule, actor=actor)
+        suppressions_release(case=case, actor=actor)
         notify(case=case, kind="restored", audience=Audience.REQUESTER)
         case_kick(case)
     return case

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rights import audit
@@ -57,6 +58,34 @@ def suppression_lift(*, rule: Suppression, actor: str) -> None:
         )
 
 
+def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
+    """Lift the rules standing for `case`, except those another case's removal still needs."""
+    from rights.models import Target
+    from rights.workflow import CaseState, TargetState
+
+    for rule in (
+        Suppression.objects.filter(lifted_at__isnull=True)
+        .filter(Q(case=case) | Q(content_item__targets__case=case))
+        .distinct()
+    ):
+        if rule.kind == SuppressionKind.DOMAIN:
+            needed = (
+                TakedownRequest.objects.filter(whole_domain=rule.value, state=CaseState.REMOVED)
+                .exclude(pk=case.pk)
+                .exists()
+            )
+        else:
+            needed = (
+                Target.objects.filter(
+                    content_item_id=rule.content_item_id, state=TargetState.REMOVED
+                )
+                .exclude(case=case)
+                .exists()
+            )
+        if not needed:
+            suppression_lift(rule=rule, actor=actor)
+
+
 def may_publish(url: str) -> bool:
     """May the crawler (re)publish `url`? False when any active rule covers it."""
     try:
@@ -68,7 +97,9 @@ def may_publish(url: str) -> bool:
     labels = host.split(".")
     domains = [".".join(labels[i:]) for i in range(len(labels))]
     active = Suppression.objects.filter(lifted_at__isnull=True)
-    if active.filter(kind=SuppressionKind.EXACT, value=key).exists():
+    # The same article over the other scheme is the same article.
+    other_scheme = ("http" if parts.scheme == "https" else "https") + key[len(parts.scheme) :]
+    if active.filter(kind=SuppressionKind.EXACT, value__in=[key, other_scheme]).exists():
         return False
     if active.filter(kind=SuppressionKind.DOMAIN, value__in=domains).exists():
         return False

@@ -385,3 +385,128 @@ def test_healthz_and_sla_status(client: Client, submit: Any, item: ContentItem) 
         stale = client.get("/healthz")
     assert stale.status_code == 503
     assert stale.json()["sweeper"]["lag_seconds"] >= 299
+
+
+def _failsafe_now(case: TakedownRequest, *, enforce: bool = True) -> None:
+    """Travel to the fail-safe and let it fire (and, with `enforce`, the backends follow)."""
+    assert case.clock_started_at is not None
+    with time_machine.travel(case.clock_started_at + timedelta(hours=22), tick=False):
+        TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
+        owed = enforcement.case_advance(case_id=case.pk)
+        if enforce:
+            for target_id in owed:
+                enforcement.target_enforce(target_id=target_id)
+
+
+def test_failure_recording_the_outcome_rolls_the_removal_back_and_retries(
+    monkeypatch: pytest.MonkeyPatch, submit: Any, item: ContentItem
+) -> None:
+    case = _trusted(submit, item)
+    real = enforcement._target_done
+
+    def dies(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(enforcement, "_target_done", dies)
+    _drive(case)
+    # The catalogue change, its record and the outcome commit together, or not at all.
+    effect = RemovalEffect.objects.get(target__case=case)
+    assert effect.done_at is None
+    assert effect.attempts == 1
+    assert effect.last_error == "unexpected RuntimeError"
+    assert _item(item).status == ContentStatus.LIVE
+    monkeypatch.setattr(enforcement, "_target_done", real)
+    case.refresh_from_db()
+    assert effect.next_attempt_at is not None
+    assert case.next_check_at is not None
+    assert case.next_check_at <= effect.next_attempt_at
+    with time_machine.travel(effect.next_attempt_at, tick=False):
+        TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
+        _drive(case)
+    case.refresh_from_db()
+    assert case.state == CaseState.REMOVED
+    assert not may_publish(item.source_url)
+
+
+def test_effects_done_without_the_outcome_recorded_are_finished(
+    submit: Any, item: ContentItem
+) -> None:
+    """Effects recorded by an earlier release that died before the target's outcome."""
+    case = _trusted(submit, item)
+    enforcement.case_advance(case_id=case.pk)
+    target = Target.objects.get(case=case)
+    RemovalEffect.objects.create(
+        target=target,
+        backend="catalogue",
+        action="remove",
+        key=enforcement.effect_key(target, "remove", "catalogue"),
+        done_at=timezone.now(),
+    )
+    assert enforcement.target_enforce(target_id=target.pk) is True
+    case.refresh_from_db()
+    assert case.state == CaseState.REMOVED
+    assert Target.objects.get(case=case).state == TargetState.REMOVED
+
+
+def test_decision_after_the_deadline_on_a_failsafed_case_is_no_breach(
+    admin_user: Any, submit: Any, item: ContentItem
+) -> None:
+    case = _untrusted(submit, item)
+    _failsafe_now(case)
+    assert case.deadline_at is not None
+    with time_machine.travel(case.deadline_at + timedelta(hours=9), tick=False):
+        case = review.case_approve(case=case, user_id=admin_user.pk)
+        _drive(case)
+    case.refresh_from_db()
+    assert case.state == CaseState.REMOVED
+    target = Target.objects.get(case=case)
+    assert target.outcome_at is not None
+    assert target.outcome_at < case.deadline_at  # the fail-safe's moment is kept
+    assert not LadderRung.objects.filter(case=case, rung="breach").exists()
+
+
+def test_rejection_before_the_backends_caught_up_still_restores(
+    admin_user: Any, submit: Any, item: ContentItem
+) -> None:
+    case = _untrusted(submit, item)
+    _failsafe_now(case, enforce=False)  # the disable messages are still queued
+    assert _item(item).status == ContentStatus.DISABLED
+    case = review.case_reject(case=case, user_id=admin_user.pk, reasons="Not theirs.")
+    _drive(case)
+    assert _item(item).status == ContentStatus.RESTORED
+
+
+def test_rejecting_one_case_does_not_undo_another_cases_removal(
+    admin_user: Any, submit: Any, item: ContentItem
+) -> None:
+    doubtful = _untrusted(submit, item)
+    _failsafe_now(doubtful)
+    owner = _trusted(submit, item)
+    _drive(owner)
+    assert _item(item).status == ContentStatus.REMOVED
+    doubtful = review.case_reject(case=doubtful, user_id=admin_user.pk, reasons="Not theirs.")
+    _drive(doubtful)
+    assert _item(item).status == ContentStatus.REMOVED
+    assert not may_publish(item.source_url)
+
+
+def test_undecided_case_with_nothing_found_is_still_chased(submit: Any, db: None) -> None:
+    case = submit(urls=["https://unknown.example/story/"]).case
+    assert case.state == CaseState.IN_REVIEW
+    assert case.clock_started_at is not None
+    _drive(case)
+    case.refresh_from_db()
+    assert case.next_check_at == case.clock_started_at + timedelta(hours=12)
+    with time_machine.travel(case.clock_started_at + timedelta(hours=21), tick=False):
+        _drive(case)
+    assert set(LadderRung.objects.filter(case=case).values_list("rung", flat=True)) == {
+        "reminder",
+        "escalation",
+    }
+    case.refresh_from_db()
+    assert case.next_check_at is None  # nothing left that a rung could do
+
+
+def test_other_scheme_of_a_removed_source_is_suppressed(submit: Any, item: ContentItem) -> None:
+    _drive(_trusted(submit, item))
+    assert not may_publish(item.source_url.replace("https://", "http://"))

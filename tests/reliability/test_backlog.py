@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
-from rights.models import ContentItem, TakedownRequest
+from rights.models import TakedownRequest
 from rights.workflow import CaseState
-from tests.factories import telegraph
+from tests.factories import telegraph_items
 from tests.reliability.checks import assert_promise_kept
 from tests.reliability.conftest import requires_postgres
 from tests.stack import running_stack, submit_many, wait_for
@@ -27,23 +26,10 @@ DEADLINE = 900
 @pytest.mark.django_db(transaction=True)
 def test_backlog_of_ten_thousand_cases(settings: Any, tmp_path: Path) -> None:
     settings.TAKEDOWN_DEADLINE = DEADLINE
-    outlet = telegraph()
-    now = timezone.now()
-    items = ContentItem.objects.bulk_create(
-        ContentItem(
-            slug=f"backlog-{n}",
-            source_url=f"https://www.telegraph.co.uk/news/backlog-{n}/",
-            source_domain="www.telegraph.co.uk",
-            outlet=outlet,
-            title=f"Backlog article {n}",
-            body="Body.",
-            published_at=now,
-        )
-        for n in range(BACKLOG)
-    )
+    item_ids = telegraph_items(BACKLOG, prefix="backlog")
     with running_stack(tmp_path, DEADLINE) as stack:
         # Everything arrives before any worker runs: the whole backlog is waiting at once.
-        submit_many(stack.env, [i.pk for i in items])
+        submit_many(stack.env, item_ids)
         assert TakedownRequest.objects.count() == BACKLOG
         stack.start_worker("worker-1")
         stack.start_worker("worker-2")

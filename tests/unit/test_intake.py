@@ -874,3 +874,34 @@ def test_audit_event_data_is_json_and_names_the_requester_by_id(submit: Any, ite
     )
     assert received.data["requester"] == f"requester:{result.case.requester_id}"
     assert "owner@example.org" not in json.dumps(received.data)
+
+
+# --- Rules tightened after review -----------------------------------------------------------
+
+
+def test_a_source_domain_that_hands_out_mail_is_not_trusted_by_itself(submit: Any) -> None:
+    """web.de publishes news and gives out free mailboxes: only a verified domain vouches."""
+    portal = OutletFactory(name="Portal", slug="portal")
+    item = ContentItemFactory(
+        outlet=portal, source_domain="web.de", source_url="https://web.de/magazine/story/"
+    )
+    case = submit(
+        channel="staff", email="anyone@web.de", urls=[item.source_url], email_verified=True
+    ).case
+    assert not case.trusted
+    assert case.state == CaseState.IN_REVIEW
+
+
+@override_settings(TAKEDOWN_MAX_DOMAIN_ITEMS=2)
+def test_whole_domain_request_is_capped(submit: Any, outlet: Any) -> None:
+    ContentItemFactory.create_batch(3, outlet=outlet)
+    before = counts()
+    error = refused(submit, whole_domain="telegraph.co.uk")
+    assert "whole_domain" in error.errors
+    assert "3 articles" in error.errors["whole_domain"]
+    assert counts() == before
+
+
+def test_our_public_url_with_www_resolves(submit: Any, item: Any) -> None:
+    case = submit(urls=[f"https://www.news.example/a/{item.slug}/"]).case
+    assert case.targets.get().content_item_id == item.pk
