@@ -9,7 +9,7 @@ Canonical encoding of an event (version 1), hashed with SHA-256:
 `prev_hash` of a stream's first event is 64 zeros. `data` may hold strings, integers, booleans,
 null, lists and objects, never floats (their text form is not stable across databases), and never
 raw personal data: events name a requester as `requester:<id>`, and free text (such as a
-reviewer's reasons) is recorded as its SHA-256 only.
+reviewer's reasons) is recorded only as its keyed digest (`text_digest`).
 
 A checkpoint signs, with HMAC-SHA256 under AUDIT_SIGNING_KEY, the heads of the streams written
 since the previous checkpoint and the previous checkpoint's signature, so that rewriting a chain
@@ -116,8 +116,14 @@ def event_hash(event: AuditEvent) -> str:
 
 
 def text_digest(text: str) -> str:
-    """What the trail keeps of free text: proof of what was written, not the words."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """What the trail keeps of free text: proof of what was written, not the words.
+
+    Keyed (HMAC-SHA256 under AUDIT_SIGNING_KEY), so a short text such as "Not the owner."
+    cannot be recovered by hashing guesses.
+    """
+    return hmac.new(
+        settings.AUDIT_SIGNING_KEY.encode("utf-8"), text.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
 
 
 def append(

@@ -530,7 +530,7 @@ def takedown_submit(
                 "basis": clean.basis,
                 "statements": list(clean.statements),
                 "statements_version": STATEMENTS_VERSION,
-                "explanation_sha256": audit.text_digest(clean.explanation),
+                "explanation_digest": audit.text_digest(clean.explanation),
                 "whole_domain": clean.whole_domain or None,
                 "state": state,
                 "deadline_seconds": case.deadline_seconds,

@@ -45,7 +45,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "reminder": (
         "Reminder: case {ref} is half-way to its deadline",
-        "Case {ref} has not been decided. Deadline: {deadline}.",
+        "Case {ref} is half-way to its deadline and not all of it is dealt with. "
+        "Deadline: {deadline}.",
     ),
     "escalation": (
         "Escalation: case {ref} is undecided with little time left",

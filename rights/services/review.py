@@ -45,7 +45,7 @@ def case_reject(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedow
             CaseState.REJECTED,
             actor=_staff(user_id),
             # The trail keeps a digest of the reasons, which may name people.
-            data={"reasons_sha256": audit.text_digest(reasons)},
+            data={"reasons_digest": audit.text_digest(reasons)},
             update={"decided_by_id": user_id, "decided_at": now, "decision_reasons": reasons},
         )
         for target in case.targets.filter(state__in=[TargetState.PENDING, TargetState.DISABLED]):
@@ -67,7 +67,7 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
     if not reasons:
         raise DomainError("restoring content needs the reasons", field="reasons")
     actor = _staff(user_id)
-    digest = {"reasons_sha256": audit.text_digest(reasons)}
+    digest = {"reasons_digest": audit.text_digest(reasons)}
     with transaction.atomic():
         case = TakedownRequest.objects.select_for_update().get(pk=case.pk)
         if case.state == CaseState.REMOVED:

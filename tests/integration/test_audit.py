@@ -118,7 +118,7 @@ def test_chain_intact_after_a_realistic_run(submit: Any, item: ContentItem) -> N
         CaseState.REJECTED,
         actor="staff:7",
         update={"decision_reasons": "Not the owner."},
-        data={"reasons_sha256": audit.text_digest("Not the owner.")},
+        data={"reasons_digest": audit.text_digest("Not the owner.")},
     )
     transition(web, CaseState.EXPIRED, actor="system:sweeper")
 
@@ -532,7 +532,7 @@ def test_no_personal_data_in_events(
         CaseState.REJECTED,
         actor="staff:1",
         update={"decision_reasons": f"{distinctive['name']} is not in the photograph."},
-        data={"reasons_sha256": audit.text_digest("x")},
+        data={"reasons_digest": audit.text_digest("x")},
     )
     # A repeat, merged into nothing (the case is closed), then one that merges.
     again = submit(
@@ -564,6 +564,6 @@ def test_no_personal_data_in_events(
     received = AuditEvent.objects.get(
         stream=f"case:{result.case.reference}", action="case.received"
     )
-    assert received.data["explanation_sha256"] == audit.text_digest(distinctive["explanation"])
+    assert received.data["explanation_digest"] == audit.text_digest(distinctive["explanation"])
     assert received.data["requester"] == f"requester:{result.case.requester_id}"
     audit.verify()

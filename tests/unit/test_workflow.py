@@ -280,7 +280,7 @@ def test_update_and_data_go_with_the_move() -> None:
         C.REJECTED,
         actor=ACTOR,
         update={"decision_reasons": "Not the owner.", "trusted": False},
-        data={"reasons_sha256": audit.text_digest("Not the owner.")},
+        data={"reasons_digest": audit.text_digest("Not the owner.")},
     )
     case.refresh_from_db()
     assert case.state == C.REJECTED
@@ -292,7 +292,7 @@ def test_update_and_data_go_with_the_move() -> None:
         "id": case.pk,
         "from": "in_review",
         "to": "rejected",
-        "reasons_sha256": audit.text_digest("Not the owner."),
+        "reasons_digest": audit.text_digest("Not the owner."),
     }
 
 
