@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DatabaseError
 from django.db.models import Count, Min, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 
 def content_item_by_slug(slug: str) -> ContentItem:
     return get_object_or_404(ContentItem.objects.select_related("outlet"), slug=slug)
+
+
+def staff_user(username: str) -> AbstractBaseUser | None:
+    """An active staff account, by username: who a decision from the command line is by."""
+    return get_user_model().objects.filter(username=username, is_active=True, is_staff=True).first()
 
 
 def case_list(*, open_only: bool = False) -> QuerySet[TakedownRequest]:

@@ -1,4 +1,5 @@
-"""`python manage.py takedown submit|show|list`: the staff door to intake, and a look at cases.
+"""`python manage.py takedown submit|show|list|approve|reject|restore`: the staff door to intake,
+a look at cases, and decisions on them.
 
 Every subcommand prints JSON on stdout (datetimes as ISO 8601 in UTC, or null), so that scripts
 and demos can read it. A request the service refuses exits with status 2 and names each field at
@@ -16,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rights import selectors
 from rights.errors import DomainError
 from rights.models import Channel, TakedownRequest, Target
+from rights.services import review
 from rights.services.intake import IntakeResult, InvalidRequest, takedown_submit
 from rights.statements import REQUIRED_STATEMENTS, Basis
 
@@ -31,6 +33,11 @@ OPTION_OF_FIELD = {
 }
 EXIT_INVALID = 2
 EXIT_NOT_FOUND = 1
+DECISIONS = {
+    "approve": "approve a case: its content is removed",
+    "reject": "reject a case, with reasons: content the fail-safe disabled comes back",
+    "restore": "restore content removed in error, with reasons",
+}
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -86,7 +93,9 @@ class Command(BaseCommand):
     help = "Submit a takedown request as staff, show one case, or list cases (JSON output)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{submit,show,list}")
+        sub = parser.add_subparsers(
+            dest="subcommand", required=True, metavar="{submit,show,list,approve,reject,restore}"
+        )
 
         submit = sub.add_parser(
             "submit",
@@ -121,10 +130,21 @@ class Command(BaseCommand):
         listing = sub.add_parser("list", help="list cases, newest first")
         listing.add_argument("--open", action="store_true", help="leave out closed cases")
 
+        for name, help_text in DECISIONS.items():
+            decide = sub.add_parser(name, help=help_text)
+            decide.add_argument("reference", help="the case reference")
+            decide.add_argument(
+                "--staff", required=True, help="username of the staff member deciding"
+            )
+            if name != "approve":
+                decide.add_argument("--reasons", default="", help="why (required)")
+
     def handle(self, *args: Any, **options: Any) -> None:
         subcommand = options["subcommand"]
         if subcommand == "submit":
             output: Any = self.submit(options)
+        elif subcommand in DECISIONS:
+            output = self.decide(subcommand, options)
         elif subcommand == "show":
             output = self.show(options["reference"])
         else:
@@ -156,6 +176,30 @@ class Command(BaseCommand):
         body["created"] = result.created
         body["merged"] = [{"url": url, "reference": ref} for url, ref in result.merged]
         return body
+
+    def decide(self, decision: str, options: dict[str, Any]) -> dict[str, Any]:
+        case = selectors.case_detail(options["reference"])
+        if case is None:
+            raise CommandError(
+                f"no case with reference {options['reference']!r}", returncode=EXIT_NOT_FOUND
+            )
+        user = selectors.staff_user(options["staff"])
+        if user is None:
+            raise CommandError(
+                f"no active staff user named {options['staff']!r}", returncode=EXIT_INVALID
+            )
+        try:
+            if decision == "approve":
+                review.case_approve(case=case, user_id=user.pk)
+            elif decision == "reject":
+                review.case_reject(case=case, user_id=user.pk, reasons=options["reasons"])
+            else:
+                review.case_restore(case=case, user_id=user.pk, reasons=options["reasons"])
+        except DomainError as exc:
+            raise CommandError(
+                f"the decision was not recorded: {exc}", returncode=EXIT_INVALID
+            ) from exc
+        return self.show(case.reference)
 
     def show(self, reference: str) -> dict[str, Any]:
         case = selectors.case_detail(reference)

@@ -1,0 +1,80 @@
+"""`takedown approve|reject|restore`: staff decisions from the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from rights.models import ContentItem, TakedownRequest
+from rights.services import enforcement
+from rights.workflow import CaseState, ContentStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reviewer(db: None) -> Any:
+    return get_user_model().objects.create_user(
+        username="reviewer", password="unused-password-1234", is_staff=True
+    )
+
+
+def _submit(run_command: Any, item: ContentItem, email: str) -> str:
+    run = run_command(
+        "takedown", "submit", "--url", item.source_url, "--email", email, "--name", "Someone"
+    )
+    assert run.code == 0, run.stderr
+    return str(run.json()["reference"])
+
+
+def _drive(reference: str) -> None:
+    case = TakedownRequest.objects.get(reference=reference)
+    for target_id in enforcement.case_advance(case_id=case.pk):
+        enforcement.target_enforce(target_id=target_id)
+
+
+def test_approve_then_restore(demo_catalogue: ContentItem, run_command: Any, reviewer: Any) -> None:
+    reference = _submit(run_command, demo_catalogue, "someone@example.org")
+    run = run_command("takedown", "approve", reference, "--staff", "reviewer")
+    assert run.code == 0, run.stderr
+    assert run.json()["state"] == CaseState.APPROVED
+    assert TakedownRequest.objects.get(reference=reference).decided_by_id == reviewer.pk
+    _drive(reference)
+    demo_catalogue.refresh_from_db()
+    assert demo_catalogue.status == ContentStatus.REMOVED
+    refused = run_command("takedown", "restore", reference, "--staff", "reviewer")
+    assert refused.code == 2
+    assert "reasons" in refused.stderr
+    run = run_command(
+        "takedown", "restore", reference, "--staff", "reviewer", "--reasons", "Removed in error."
+    )
+    assert run.code == 0, run.stderr
+    assert run.json()["state"] == CaseState.RESTORED
+    _drive(reference)
+    demo_catalogue.refresh_from_db()
+    assert demo_catalogue.status == ContentStatus.RESTORED
+
+
+def test_reject_needs_reasons_and_a_staff_account(
+    demo_catalogue: ContentItem, run_command: Any, reviewer: Any
+) -> None:
+    reference = _submit(run_command, demo_catalogue, "someone@example.org")
+    nobody = run_command("takedown", "reject", reference, "--staff", "nobody", "--reasons", "x")
+    assert nobody.code == 2
+    assert "no active staff user" in nobody.stderr
+    run = run_command(
+        "takedown", "reject", reference, "--staff", "reviewer", "--reasons", "Not the owner."
+    )
+    assert run.code == 0, run.stderr
+    assert run.json()["state"] == CaseState.REJECTED
+    again = run_command("takedown", "approve", reference, "--staff", "reviewer")
+    assert again.code == 2
+    assert "cannot go from 'rejected'" in again.stderr
+
+
+def test_deciding_an_unknown_case(run_command: Any, reviewer: Any) -> None:
+    run = run_command("takedown", "approve", "TD-NOPE", "--staff", "reviewer")
+    assert run.code == 1
+    assert "no case" in run.stderr
