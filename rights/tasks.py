@@ -6,7 +6,6 @@ accepts **kwargs so that messages from an older release survive a rolling deploy
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from celery import shared_task
@@ -44,15 +43,10 @@ def case_advance(case_id: int, **kwargs: Any) -> int:
     backlog from multiplying: a case that is done needs no further message, and a duplicate
     message for it costs one query.
     """
-    owed = enforcement.case_advance(case_id=case_id)
-    started = time.monotonic()
-    for index, target_id in enumerate(owed):
-        if time.monotonic() - started > INLINE_BUDGET_SECONDS:
-            for rest in owed[index:]:
-                publish_now("rights.target_enforce", rest)
-            break
-        enforcement.target_enforce(target_id=target_id)
-    return len(owed)
+    rest = enforcement.case_work(case_id=case_id, budget_seconds=INLINE_BUDGET_SECONDS)
+    for target_id in rest:
+        publish_now("rights.target_enforce", target_id)
+    return len(rest)
 
 
 @shared_task(name="rights.target_enforce")

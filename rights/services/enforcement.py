@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -339,6 +340,20 @@ def case_advance(*, case_id: int) -> list[int]:
             candidates.append(max(retry_at, recheck) if retry_at else recheck)
         _set_next_check(case, min((c for c in candidates if c is not None), default=None))
     return owed
+
+
+def case_work(*, case_id: int, budget_seconds: float | None = None) -> list[int]:
+    """Advance a case, then enforce its owed targets here while the budget lasts.
+
+    Returns the targets left over (for the caller to hand out); none without a budget.
+    """
+    owed = case_advance(case_id=case_id)
+    started = time.monotonic()
+    for index, target_id in enumerate(owed):
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            return owed[index:]
+        target_enforce(target_id=target_id)
+    return []
 
 
 def _set_next_check(case: TakedownRequest, at: datetime | None) -> None:
