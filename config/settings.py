@@ -252,12 +252,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TIMEZONE = "UTC"
-# Two queues, both consumed by every worker, which takes from them in turn: `clock` carries the
-# sweeps and the cases they hand out (ladder rungs, the fail-safe), so that a backlog of removals
-# and mail in `celery` never delays the clock.
+# Three queues, all consumed by every worker, which takes from them in turn: `sweep` carries only
+# the sweeps, `clock` the cases and notifications they hand out (ladder rungs, the fail-safe,
+# retries), `celery` the fast path. A backlog of removals and mail never delays the clock, and
+# slow work handed out by the clock never makes a sweep expire unrun.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("clock"), Queue("celery"))
-CELERY_TASK_ROUTES = {"rights.sweep": {"queue": "clock"}}
+CELERY_TASK_QUEUES = (Queue("sweep"), Queue("clock"), Queue("celery"))
+CELERY_TASK_ROUTES = {"rights.sweep": {"queue": "sweep"}}
 CELERY_BEAT_SCHEDULE = {
     "sweep": {
         "task": "rights.sweep",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 
 @register(Tags.database, deploy=True)
@@ -17,6 +17,22 @@ def check_production_database(app_configs: Any = None, **kwargs: Any) -> list[Ch
                 "leases do not hold between processes.",
                 hint="Set DATABASE_URL to a PostgreSQL database in production.",
                 id="rights.W001",
+            )
+        ]
+    return []
+
+
+@register(Tags.database)
+def check_sqlite_version(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The audit trail takes sequence numbers with UPDATE ... RETURNING (SQLite 3.35+)."""
+    import sqlite3
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine == "django.db.backends.sqlite3" and sqlite3.sqlite_version_info < (3, 35):
+        return [
+            Error(
+                f"SQLite {sqlite3.sqlite_version} is too old: the audit trail needs 3.35 or later.",
+                id="rights.E001",
             )
         ]
     return []

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import DatabaseError
-from django.db.models import Count, Min, Prefetch, QuerySet
+from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -24,7 +24,7 @@ from rights.models import (
     TakedownRequest,
     Target,
 )
-from rights.workflow import CLOCK_RUNNING_STATES, CLOSED_CASE_STATES
+from rights.workflow import CLOCK_RUNNING_STATES, CLOSED_CASE_STATES, CaseState, TargetState
 
 if TYPE_CHECKING:
     from typing import TypedDict
@@ -41,6 +41,31 @@ if TYPE_CHECKING:
 
 def content_item_by_slug(slug: str) -> ContentItem:
     return get_object_or_404(ContentItem.objects.select_related("outlet"), slug=slug)
+
+
+def item_held_elsewhere(*, content_item_id: int, case_id: int) -> bool:
+    """Another case keeps this item down, or is taking it down right now."""
+    return (
+        Target.objects.filter(content_item_id=content_item_id)
+        .exclude(case_id=case_id)
+        .filter(
+            Q(state__in=[TargetState.DISABLED, TargetState.REMOVED])
+            | Q(state=TargetState.PENDING, case__state__in=[CaseState.APPROVED, CaseState.REMOVING])
+        )
+        .exists()
+    )
+
+
+def domain_held_elsewhere(*, domain: str, case_id: int) -> bool:
+    """Another whole-domain case for `domain` has removed it, or is removing it now."""
+    return (
+        TakedownRequest.objects.filter(
+            whole_domain=domain,
+            state__in=[CaseState.REMOVED, CaseState.APPROVED, CaseState.REMOVING],
+        )
+        .exclude(pk=case_id)
+        .exists()
+    )
 
 
 def staff_user(username: str) -> AbstractBaseUser | None:

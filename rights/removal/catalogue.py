@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rights.db import joined_atomic
 from rights.models import ContentItem, RemovalAction, TakedownRequest, Target
+from rights.selectors import item_held_elsewhere
 from rights.workflow import VISIBLE_CONTENT, ContentStatus, transition
 
 # What each action makes of the content, from the statuses it applies to.
@@ -31,9 +32,13 @@ class CatalogueBackend:
         with joined_atomic():
             # The case first, as everywhere: its row orders every writer of its stream.
             TakedownRequest.objects.select_for_update().filter(pk=target.case_id).exists()
-            item = ContentItem.objects.get(pk=target.content_item_id)
+            item = ContentItem.objects.select_for_update().get(pk=target.content_item_id)
             if item.status not in applies_to:
                 return  # already in the state asked for, or past it: repeating is success
+            if action == RemovalAction.RESTORE and item_held_elsewhere(
+                content_item_id=item.pk, case_id=target.case_id
+            ):
+                return  # another case keeps it down (or is taking it down): not ours to undo
             # A final removal erases the stored body; the page then answers 410 Gone.
             update = {"body": ""} if action == RemovalAction.REMOVE else None
             transition(

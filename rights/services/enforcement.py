@@ -5,7 +5,9 @@ needs attention (a ladder rung, removal work, an expiry), and the sweeper claims
 `SELECT ... FOR UPDATE SKIP LOCKED` plus a lease, then hands them to `case_advance`. Tasks are
 published as a fast path; anything lost is found again by the next sweep once its lease ends.
 
-Lock order is always case, then target, so two workers never deadlock.
+Lock order: the case row first, always; then its targets and items (items in id order); audit
+stream heads are taken as events are appended, under the case lock. Two workers therefore
+serialise on the case and never deadlock.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q
@@ -39,6 +42,7 @@ from rights.models import (
 from rights.normalise import normalise_url
 from rights.removal import RemovalFailed, configured_backends
 from rights.removal.catalogue import CatalogueBackend
+from rights.selectors import item_held_elsewhere
 from rights.services.notifications import notify
 from rights.services.suppression import suppression_create
 from rights.workflow import (
@@ -267,21 +271,11 @@ def desired_action(target: Target, case_state: str) -> str | None:
         target.state == TargetState.REJECTED
         and RemovalEffect.objects.filter(target=target, action=RemovalAction.DISABLE).exists()
     )
-    if restore and not _held_elsewhere(target):
+    if restore and not item_held_elsewhere(
+        content_item_id=target.content_item_id, case_id=target.case_id
+    ):
         return RemovalAction.RESTORE
     return None
-
-
-def _held_elsewhere(target: Target) -> bool:
-    """Another case keeps this target's content down: restoring it is not ours to do."""
-    return (
-        Target.objects.filter(
-            content_item_id=target.content_item_id,
-            state__in=[TargetState.DISABLED, TargetState.REMOVED],
-        )
-        .exclude(case_id=target.case_id)
-        .exists()
-    )
 
 
 def _owed(target: Target, action: str) -> bool:
@@ -347,8 +341,8 @@ def case_work(*, case_id: int, budget_seconds: float | None = None) -> list[int]
 
     Returns the targets left over (for the caller to hand out); none without a budget.
     """
-    owed = case_advance(case_id=case_id)
     started = time.monotonic()
+    owed = case_advance(case_id=case_id)
     for index, target_id in enumerate(owed):
         if budget_seconds is not None and time.monotonic() - started > budget_seconds:
             return owed[index:]
@@ -428,23 +422,44 @@ def target_enforce(*, target_id: int) -> bool:
                 _effect_failed(effect, str(exc))
                 complete = False
                 break
+            except SoftTimeLimitExceeded:
+                raise  # the task is out of time: stop, the lease ends and the sweeper retries
             except Exception as exc:
                 # An unexpected failure is still a failed attempt: recorded, backed off, retried.
                 logger.exception("removal backend %s raised for target %s", backend.name, target.pk)
                 _effect_failed(effect, f"unexpected {type(exc).__name__}")
                 complete = False
                 break
-            with transaction.atomic():
-                _effect_done(effect)
-                if last:
-                    _target_done(target, action)
-        if complete and not outstanding:
+            _effect_done(effect)
+            if last and not _finish(target, action):
+                complete = False
+        if complete and not outstanding and not _finish(target, action):
             # Every effect was done before (a worker died before recording the outcome).
-            _target_done(target, action)
+            complete = False
     finally:
         # Only our own lease: if it ran out and another worker took the target, that one's stays.
         Target.objects.filter(pk=target.pk, lease_until=lease).update(lease_until=None)
     return complete
+
+
+def _finish(target: Target, action: str) -> bool:
+    """Record the target's outcome once its effects are done; on failure, come back later.
+
+    The effects are already committed (a remote call cannot be taken back), so a failure here
+    schedules the case for a retry, when `target_enforce` finds every effect done and finishes.
+    """
+    try:
+        _target_done(target, action)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        logger.exception("recording the outcome of target %s failed; retrying", target.pk)
+        retry_at = timezone.now() + _backoff(1)
+        TakedownRequest.objects.filter(pk=target.case_id).filter(
+            Q(next_check_at__isnull=True) | Q(next_check_at__gt=retry_at)
+        ).update(next_check_at=retry_at)
+        return False
+    return True
 
 
 def _effects_for(target: Target, action: str, backends: list[str]) -> dict[str, RemovalEffect]:
@@ -520,7 +535,7 @@ def _target_done(target: Target, action: str) -> None:
                 actor=ACTOR,
                 update={"outcome_at": current.outcome_at or timezone.now()},
             )
-        if current.content_item is not None:
+        if current.content_item is not None and current.state == TargetState.REMOVED:
             suppression_create(
                 kind=SuppressionKind.EXACT,
                 value=normalise_url(current.content_item.source_url),

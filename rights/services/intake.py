@@ -490,7 +490,10 @@ def takedown_submit(
         fresh = {url: item for url, item in unique.items() if url not in merged}
         actor_name = _channel_actor(channel, requester, outlet, actor)
         if not fresh:
-            case = TakedownRequest.objects.get(reference=next(iter(merged.values())))
+            # Requester, then case, then its stream: the order takedown_confirm takes them in.
+            case = TakedownRequest.objects.select_for_update().get(
+                reference=next(iter(merged.values()))
+            )
             audit.append(
                 stream=case.audit_stream(),
                 actor=actor_name,
@@ -592,13 +595,14 @@ def takedown_confirm(*, case: TakedownRequest) -> TakedownRequest:
                 "the time to confirm this request has passed; please send it again",
                 code="confirmation_expired",
             )
+        # The requester before the case, as intake takes them: no deadlock with a resubmission.
+        requester = Requester.objects.select_for_update().get(pk=case.requester_id)
         case = transition(
             case,
             CaseState.OPEN,
-            actor=case.requester.actor,
+            actor=requester.actor,
             update=_clock_fields(now),
         )
-        requester = Requester.objects.select_for_update().get(pk=case.requester_id)
         if requester.email_verified_at is None:
             requester.email_verified_at = now
             requester.save(update_fields=["email_verified_at"])

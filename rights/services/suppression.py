@@ -11,6 +11,7 @@ from django.utils import timezone
 from rights import audit
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
 from rights.normalise import NormaliseError, normalise_url
+from rights.selectors import domain_held_elsewhere, item_held_elsewhere
 
 
 def suppression_create(
@@ -60,30 +61,24 @@ def suppression_lift(*, rule: Suppression, actor: str) -> None:
 
 def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
     """Lift the rules standing for `case`, except those another case's removal still needs."""
-    from rights.models import Target
-    from rights.workflow import CaseState, TargetState
-
-    for rule in (
+    rules = (
         Suppression.objects.filter(lifted_at__isnull=True)
         .filter(Q(case=case) | Q(content_item__targets__case=case))
         .distinct()
-    ):
-        if rule.kind == SuppressionKind.DOMAIN:
-            needed = (
-                TakedownRequest.objects.filter(whole_domain=rule.value, state=CaseState.REMOVED)
-                .exclude(pk=case.pk)
-                .exists()
-            )
-        else:
-            needed = (
-                Target.objects.filter(
-                    content_item_id=rule.content_item_id, state=TargetState.REMOVED
+        .values_list("pk", flat=True)
+    )
+    for rule_id in list(rules):
+        with transaction.atomic():
+            # Locked before the check, so two restores sharing a rule decide one after the other.
+            rule = Suppression.objects.select_for_update().get(pk=rule_id)
+            if rule.kind == SuppressionKind.DOMAIN:
+                needed = domain_held_elsewhere(domain=rule.value, case_id=case.pk)
+            else:
+                needed = rule.content_item_id is not None and item_held_elsewhere(
+                    content_item_id=rule.content_item_id, case_id=case.pk
                 )
-                .exclude(case=case)
-                .exists()
-            )
-        if not needed:
-            suppression_lift(rule=rule, actor=actor)
+            if not needed:
+                suppression_lift(rule=rule, actor=actor)
 
 
 def may_publish(url: str) -> bool:

@@ -510,3 +510,67 @@ def test_undecided_case_with_nothing_found_is_still_chased(submit: Any, db: None
 def test_other_scheme_of_a_removed_source_is_suppressed(submit: Any, item: ContentItem) -> None:
     _drive(_trusted(submit, item))
     assert not may_publish(item.source_url.replace("https://", "http://"))
+
+
+@pytest.fixture
+def cms(settings: Any) -> Any:
+    receiver = Receiver()
+    settings.REMOVAL_BACKENDS = ["catalogue", "webhook"]
+    settings.REMOVAL_WEBHOOK_URL = receiver.url
+    settings.REMOVAL_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.REMOVAL_WEBHOOK_TIMEOUT = 1
+    yield receiver
+    receiver.close()
+
+
+def test_rejection_does_not_restore_what_another_case_is_removing(
+    admin_user: Any, cms: Receiver, submit: Any, item: ContentItem
+) -> None:
+    doubtful = _untrusted(submit, item)
+    _failsafe_now(doubtful)
+    cms.fail_until = float("inf")  # the owner's removal is half done: catalogue yes, CMS not yet
+    owner = _trusted(submit, item)
+    _drive(owner)
+    assert _item(item).status == ContentStatus.REMOVED
+    owner.refresh_from_db()
+    assert owner.state == CaseState.REMOVING
+    doubtful = review.case_reject(case=doubtful, user_id=admin_user.pk, reasons="Not theirs.")
+    _drive(doubtful)
+    assert _item(item).status == ContentStatus.REMOVED
+    cms.fail_until = 0
+    effect = RemovalEffect.objects.get(target__case=owner, backend="webhook")
+    assert effect.next_attempt_at is not None
+    with time_machine.travel(effect.next_attempt_at, tick=False):
+        TakedownRequest.objects.filter(pk=owner.pk).update(next_check_at=timezone.now())
+        _drive(owner)
+    owner.refresh_from_db()
+    assert owner.state == CaseState.REMOVED
+    assert _item(item).status == ContentStatus.REMOVED
+    assert not may_publish(item.source_url)
+
+
+def test_outcome_failure_after_the_cms_call_is_retried_without_calling_again(
+    monkeypatch: pytest.MonkeyPatch, cms: Receiver, submit: Any, item: ContentItem
+) -> None:
+    case = _trusted(submit, item)
+    real = enforcement._target_done
+    calls = {"n": 0}
+
+    def fails_once(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database went away")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(enforcement, "_target_done", fails_once)
+    _drive(case)
+    case.refresh_from_db()
+    assert case.state == CaseState.REMOVING
+    webhook = RemovalEffect.objects.get(target__case=case, backend="webhook")
+    assert webhook.done_at is not None  # the remote effect is recorded, not repeated
+    assert case.next_check_at is not None
+    with time_machine.travel(case.next_check_at, tick=False):
+        _drive(case)
+    case.refresh_from_db()
+    assert case.state == CaseState.REMOVED
+    assert sum(cms.calls.values()) == 1

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, close_old_connections, connection
 
 from rights.services import enforcement, notifications
 
@@ -34,7 +35,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         while True:
-            done = self.sweep()
+            # A restarted database must not end the process: drop dead connections each round
+            # (never from inside a caller's transaction, as when run from a test).
+            if not connection.in_atomic_block:
+                close_old_connections()
+            try:
+                done = self.sweep()
+            except DatabaseError:
+                if options["once"]:
+                    raise
+                logger.exception("sweep failed; trying again in %s s", options["interval"])
+                done = 0
             if options["once"]:
                 self.stdout.write(f"swept: {done} item(s) of work done")
                 return
