@@ -58,6 +58,16 @@ def next_rung_at(
     return None
 
 
+def retry_backoff(attempts: int) -> timedelta:
+    """How long to wait after the n-th failed attempt of a side effect: doubling from
+    RETRY_FIRST to RETRY_CAP, both of which scale with the deadline (config/settings.py)."""
+    from django.conf import settings
+
+    return timedelta(
+        seconds=min(settings.RETRY_CAP, settings.RETRY_FIRST * 2 ** max(0, attempts - 1))
+    )
+
+
 def time_left(deadline: datetime, now: datetime) -> timedelta:
     """Negative once the deadline has passed."""
     return deadline - now

@@ -72,12 +72,6 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.SWEEP_LEASE)
 
 
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(
-        seconds=min(settings.RETRY_CAP, settings.RETRY_FIRST * 2 ** max(0, attempts - 1))
-    )
-
-
 # --- Scheduling ----------------------------------------------------------------------------
 
 
@@ -209,10 +203,11 @@ def _applies(rung: str, case: TakedownRequest, targets: list[Target]) -> bool:
     return pending or late
 
 
-def _climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -> None:
-    if case.clock_started_at is None or case.deadline_seconds is None:
-        return
+def _climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -> set[str]:
+    """Fire every due rung that applies; the rungs fired for this case, before and now."""
     fired = set(case.rungs.values_list("rung", flat=True))
+    if case.clock_started_at is None or case.deadline_seconds is None:
+        return fired
     for rung in deadlines.due_rungs(case.clock_started_at, case.deadline_seconds, now):
         if rung in fired or not _applies(rung, case, targets):
             continue
@@ -220,6 +215,7 @@ def _climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -
         due_at = deadlines.rung_due_at(rung, case.clock_started_at, case.deadline_seconds)
         if not _fire(case, rung, due_at, pending, now):
             continue
+        fired.add(rung)
         if rung == Rung.BREACH:
             transaction.on_commit(
                 functools.partial(
@@ -233,9 +229,10 @@ def _climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -
             _failsafe(case, targets, now)
             targets[:] = list(case.targets.select_related("content_item").order_by("pk"))
             case.refresh_from_db()
+    return fired
 
 
-def _next_rung_at(case: TakedownRequest, targets: list[Target]) -> datetime | None:
+def _next_rung_at(case: TakedownRequest, targets: list[Target], fired: set[str]) -> datetime | None:
     """When the next rung that still applies falls due; None when none is left."""
     if (
         case.state not in CLOCK_RUNNING_STATES
@@ -243,13 +240,9 @@ def _next_rung_at(case: TakedownRequest, targets: list[Target]) -> datetime | No
         or case.deadline_seconds is None
     ):
         return None
-    fired = set(case.rungs.values_list("rung", flat=True))
-    upcoming = [
-        deadlines.rung_due_at(rung, case.clock_started_at, case.deadline_seconds)
-        for rung, _ in deadlines.LADDER
-        if rung not in fired and _applies(rung, case, targets)
-    ]
-    return min(upcoming, default=None)
+    # A rung that no longer applies is passed over, as if it had fired.
+    passed = fired | {rung for rung, _ in deadlines.LADDER if not _applies(rung, case, targets)}
+    return deadlines.next_rung_at(case.clock_started_at, case.deadline_seconds, passed)
 
 
 # --- Advancing a case ----------------------------------------------------------------------
@@ -314,7 +307,7 @@ def case_advance(*, case_id: int) -> list[int]:
                 _set_next_check(case, case.confirm_by)
             return []
         targets = list(case.targets.select_related("content_item").order_by("pk"))
-        _climb_ladder(case, targets, now)
+        fired = _climb_ladder(case, targets, now)
         if case.state == CaseState.APPROVED:
             case = transition(case, CaseState.REMOVING, actor=ACTOR)
         if case.state == CaseState.REMOVING and all(t.state in REMOVAL_DONE for t in targets):
@@ -327,7 +320,7 @@ def case_advance(*, case_id: int) -> list[int]:
         retry_at = RemovalEffect.objects.filter(target_id__in=owed, done_at__isnull=True).aggregate(
             at=Min("next_attempt_at")
         )["at"]
-        candidates = [_next_rung_at(case, targets)]
+        candidates = [_next_rung_at(case, targets, fired)]
         if owed:
             # Look again soon even if every task published now is lost.
             recheck = now + timedelta(seconds=max(settings.SWEEP_LEASE, settings.RETRY_FIRST))
@@ -454,7 +447,7 @@ def _finish(target: Target, action: str) -> bool:
         raise
     except Exception:
         logger.exception("recording the outcome of target %s failed; retrying", target.pk)
-        retry_at = timezone.now() + _backoff(1)
+        retry_at = timezone.now() + deadlines.retry_backoff(1)
         TakedownRequest.objects.filter(pk=target.case_id).filter(
             Q(next_check_at__isnull=True) | Q(next_check_at__gt=retry_at)
         ).update(next_check_at=retry_at)
@@ -483,7 +476,7 @@ def _effects_for(target: Target, action: str, backends: list[str]) -> dict[str, 
 def _effect_failed(effect: RemovalEffect, error: str) -> None:
     effect.attempts += 1
     effect.last_error = error[:300]
-    effect.next_attempt_at = timezone.now() + _backoff(effect.attempts)
+    effect.next_attempt_at = timezone.now() + deadlines.retry_backoff(effect.attempts)
     effect.save(update_fields=["attempts", "last_error", "next_attempt_at"])
     case_id = effect.target.case_id
     # Make sure the sweeper comes back for it: no later than the retry time.

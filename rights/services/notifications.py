@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from rights import audit
+from rights.deadlines import retry_backoff
 from rights.dispatch import enqueue
 from rights.models import Audience, Notification, TakedownRequest
 
@@ -81,12 +82,6 @@ def notify(*, case: TakedownRequest, kind: str, audience: str) -> None:
         enqueue("rights.notification_send", notification.pk)
 
 
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(
-        seconds=min(settings.RETRY_CAP, settings.RETRY_FIRST * 2 ** max(0, attempts - 1))
-    )
-
-
 def _address(notification: Notification) -> str:
     if notification.audience == Audience.REQUESTER:
         return notification.case.requester.email
@@ -132,7 +127,7 @@ def notification_send(*, notification_id: int) -> bool:
     try:
         _message(notification).send(fail_silently=False)
     except Exception as exc:  # any transport error: retry later
-        notification.next_attempt_at = timezone.now() + _backoff(notification.attempts)
+        notification.next_attempt_at = timezone.now() + retry_backoff(notification.attempts)
         notification.lease_until = None
         notification.last_error = f"{type(exc).__name__}"[:300]
         notification.save(update_fields=["next_attempt_at", "lease_until", "last_error"])
