@@ -35,3 +35,15 @@ def submit(db: None):  # type: ignore[no-untyped-def]
         return takedown_submit(**fields)
 
     return _submit
+
+
+@pytest.fixture(autouse=True)
+def _host_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process tests move time with time-machine, which cannot move the database's clock:
+    the service's clock follows the (travelled) process clock here. Subprocesses (workers, the
+    standby sweeper) keep the real one, and tests/integration/test_clock.py tests it."""
+    from django.utils import timezone
+
+    from rights import clock
+
+    monkeypatch.setattr(clock, "now", timezone.now)
