@@ -173,8 +173,40 @@ TAKEDOWN_MAX_DOMAIN_ITEMS = env_int("TAKEDOWN_MAX_DOMAIN_ITEMS", 1000)
 # The aggregator's own public address: URLs on this host name our copies, not primary sources.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
 TAKEDOWN_MAILBOX = os.environ.get("TAKEDOWN_MAILBOX", "takedown@localhost")
-# Signs audit checkpoints; kept apart from SECRET_KEY so either can be rotated on its own.
-AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY") or SECRET_KEY
+# Signs audit checkpoints (and keys the digests of free text in the trail). A key of its own:
+# whoever holds SECRET_KEY (every web host) must not be able to re-sign a rewritten trail.
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+if not DEBUG:
+    if not AUDIT_SIGNING_KEY:
+        raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be set when DEBUG is off")
+    if AUDIT_SIGNING_KEY == SECRET_KEY:
+        raise ImproperlyConfigured("AUDIT_SIGNING_KEY must differ from SECRET_KEY")
+    if len(AUDIT_SIGNING_KEY) < 32:
+        raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be at least 32 characters long")
+elif not AUDIT_SIGNING_KEY:
+    AUDIT_SIGNING_KEY = "insecure-development-audit-key-only-used-when-DEBUG-is-on"  # noqa: S105
+# Where each signed checkpoint is also written, outside the database: an append-only file of
+# JSON lines (keep it where the database's owner cannot rewrite it; see README, The audit trail).
+AUDIT_WITNESS = os.environ.get("AUDIT_WITNESS", "").strip() or str(
+    BASE_DIR / "var" / "audit-witness.jsonl"
+)
+if "://" in AUDIT_WITNESS or AUDIT_WITNESS.startswith("mailto:"):
+    raise ImproperlyConfigured(
+        f"AUDIT_WITNESS must be a file path (no other kind of witness is supported), "
+        f"not {AUDIT_WITNESS!r}"
+    )
+AUDIT_WITNESS = str(BASE_DIR / AUDIT_WITNESS)  # a relative path is taken from the project
+# Seconds between signed checkpoints (beat's task and the standby sweeper each write them).
+AUDIT_CHECKPOINT_INTERVAL = env_int("AUDIT_CHECKPOINT_INTERVAL", 300)
+# `audit_verify` fails when an event or a checkpoint older than this is not covered by a
+# checkpoint in the witness: two intervals (one run may be missed) and two minutes for the
+# longest transaction and the checkpoint itself.
+AUDIT_CHECKPOINT_GRACE = env_int("AUDIT_CHECKPOINT_GRACE", 2 * AUDIT_CHECKPOINT_INTERVAL + 120)
+if AUDIT_CHECKPOINT_GRACE <= AUDIT_CHECKPOINT_INTERVAL:
+    raise ImproperlyConfigured(
+        f"AUDIT_CHECKPOINT_GRACE ({AUDIT_CHECKPOINT_GRACE}) must be longer than "
+        f"AUDIT_CHECKPOINT_INTERVAL ({AUDIT_CHECKPOINT_INTERVAL})"
+    )
 
 # --- The deadline engine ------------------------------------------------------------------
 # Every interval scales with the deadline, so a short test deadline keeps the ladder's precision.
@@ -268,7 +300,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "audit-checkpoint": {
         "task": "rights.audit_checkpoint",
-        "schedule": env_int("AUDIT_CHECKPOINT_INTERVAL", 300),
+        "schedule": AUDIT_CHECKPOINT_INTERVAL,
         "options": {"expires": 60},
     },
 }

@@ -4,8 +4,16 @@ Only defaults are set here; the test command passes DATABASE_URL and REDIS_URL e
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("AUDIT_SIGNING_KEY", "test-only-audit-signing-key-not-for-production-0123456")
+# Never the project's own var/ witness; tests/conftest.py gives each test a fresh one, and
+# processes a test starts inherit it through the environment.
+os.environ.setdefault(
+    "AUDIT_WITNESS",
+    os.path.join(tempfile.gettempdir(), f"rights-test-audit-witness-{os.getpid()}.jsonl"),
+)
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rights")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("PUBLIC_BASE_URL", "https://news.example")
