@@ -12,6 +12,7 @@ import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
+from publicsuffixlist import PublicSuffixList
 from w3lib.url import canonicalize_url
 
 MAX_URL_LENGTH = 2048
@@ -38,6 +39,14 @@ TRACKING_PARAMS = frozenset(
     }
 )
 TRACKING_PREFIXES = ("utm_",)
+# Host names that publishers put in front of an article's one true host: the same article is
+# served on `www.`, on an AMP host and on a mobile host.
+HOST_SPELLINGS = ("www.", "amp.", "m.")
+# Path endings that name the AMP edition of the article at the same address.
+AMP_PATH_SUFFIXES = ("/amp", ".amp")
+# Query arguments that ask for the AMP edition.
+AMP_QUERY_ARGS = frozenset({"amp", "amp=1", "amp=true", "outputtype=amp"})
+_PSL = PublicSuffixList()
 
 
 class NormaliseError(ValueError):
@@ -115,8 +124,18 @@ def normalise_url(raw: str) -> str:
     return result
 
 
-def normalise_domain(raw: str) -> str:
-    """A bare domain such as `example.com`; a URL is accepted and its host taken."""
+def is_public_suffix(domain: str) -> bool:
+    """True for a suffix under which the public registers names (`com`, `co.uk`, `github.io`),
+    by the Public Suffix List: never one organisation's domain."""
+    return bool(_PSL.is_public(domain.lower().rstrip(".")))
+
+
+def normalise_domain(raw: str, *, public_suffix_ok: bool = False) -> str:
+    """A bare domain such as `example.com`; a URL is accepted and its host taken.
+
+    A public suffix (`co.uk`, `com.au`, `github.io`) is refused unless `public_suffix_ok`: it is
+    nobody's domain, so it can be neither verified nor asked for whole.
+    """
     if not isinstance(raw, str):
         raise NormaliseError("must be text")
     text = raw.strip()
@@ -130,6 +149,11 @@ def normalise_domain(raw: str) -> str:
     domain = _ascii_host(text)
     if "." not in domain:
         raise NormaliseError(f"{domain!r} is not a public domain name such as example.com")
+    if not public_suffix_ok and is_public_suffix(domain):
+        raise NormaliseError(
+            f"{domain} is a public suffix, shared by every site registered under it, not one "
+            f"organisation's domain; name the site's own domain (such as example.{domain})"
+        )
     return domain
 
 
@@ -140,3 +164,75 @@ def host_of(url: str) -> str:
 def domain_within(host: str, domain: str) -> bool:
     """True when `host` is `domain` or one of its subdomains (never a mere suffix match)."""
     return host == domain or host.endswith("." + domain)
+
+
+# --- The same article, whatever everyday spelling names it ---------------------------------
+
+
+def base_host(host: str) -> str:
+    """`host` without the `www.`, AMP or mobile label in front, unless that would leave a
+    public suffix (`www.co.uk` stays as it is)."""
+    host = host.lower()
+    for prefix in HOST_SPELLINGS:
+        rest = host.removeprefix(prefix)
+        if rest != host and "." in rest and not is_public_suffix(rest):
+            return rest
+    return host
+
+
+def _base_path(path: str) -> str:
+    path = path.rstrip("/") or "/"
+    for suffix in AMP_PATH_SUFFIXES:
+        if path != suffix and path.endswith(suffix):
+            path = path.removesuffix(suffix).rstrip("/") or "/"
+            break
+    return path
+
+
+def article_key(url: str) -> str:
+    """What identifies the article a normalised URL names: host without `www.`/`amp.`/`m.`,
+    path without its trailing slash or AMP ending, query without AMP arguments; the scheme
+    does not count. Two URLs name the same article exactly when their keys are equal."""
+    parts = urlsplit(url)
+    host = base_host(parts.hostname or "")
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None and parts.port != DEFAULT_PORTS.get(parts.scheme):
+        netloc = f"{netloc}:{parts.port}"
+    kept = [p for p in parts.query.split("&") if p and p.lower() not in AMP_QUERY_ARGS]
+    query = f"?{'&'.join(kept)}" if kept else ""
+    return f"{netloc}{_base_path(parts.path)}{query}"
+
+
+def prefix_key(prefix: str) -> str:
+    """A URL prefix as `article_key` would begin for every URL under it (its trailing slash
+    kept: `/news/` covers `/news/x`, not `/newsletter`)."""
+    parts = urlsplit(prefix)
+    netloc = base_host(parts.hostname or "")
+    if parts.port is not None and parts.port != DEFAULT_PORTS.get(parts.scheme):
+        netloc = f"{netloc}:{parts.port}"
+    return f"{netloc}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+
+
+def spellings(url: str) -> list[str]:
+    """Every everyday spelling of the article a normalised URL names, each normalised: both
+    schemes, with and without `www.`, on its AMP and mobile hosts, with and without the trailing
+    slash, and its AMP edition. Lookups match stored (normalised) URLs against this list, so
+    intake's resolution and the crawler's `may_publish` agree on what "the same article" is."""
+    parts = urlsplit("//" + article_key(url))
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        hosts = [host, *(prefix + host for prefix in HOST_SPELLINGS)]
+    else:
+        hosts = [f"[{host}]" if ":" in host else host]
+    port = f":{parts.port}" if parts.port is not None else ""
+    base = "" if parts.path == "/" else parts.path
+    paths = [base, f"{base}/", f"{base}/amp", f"{base}/amp/", f"{base}.amp"] if base else ["/"]
+    tail = f"?{parts.query}" if parts.query else ""
+    return [
+        f"{scheme}://{name}{port}{path}{tail}"
+        for scheme in ("https", "http")
+        for name in hosts
+        for path in paths
+    ]

@@ -30,6 +30,8 @@ class CaseState(models.TextChoices):
     DISABLED_PENDING_REVIEW = "disabled_pending_review", "Disabled pending review"
     APPEALED = "appealed", "Appealed"
     RESTORED = "restored", "Closed: restored"
+    # Nothing the case names is ours under any spelling: said so, and closed.
+    NOT_FOUND = "not_found", "Closed: not found on our site"
 
 
 class TargetState(models.TextChoices):
@@ -53,12 +55,14 @@ C, T, S = CaseState, TargetState, ContentStatus
 CASE_TRANSITIONS: Mapping[str, frozenset[str]] = {
     C.AWAITING_CONFIRMATION: frozenset({C.OPEN, C.EXPIRED, C.WITHDRAWN}),
     C.OPEN: frozenset(
-        {C.IN_REVIEW, C.APPROVED, C.REJECTED, C.WITHDRAWN, C.DISABLED_PENDING_REVIEW}
+        {C.IN_REVIEW, C.APPROVED, C.REJECTED, C.WITHDRAWN, C.DISABLED_PENDING_REVIEW, C.NOT_FOUND}
     ),
     C.IN_REVIEW: frozenset({C.APPROVED, C.REJECTED, C.WITHDRAWN, C.DISABLED_PENDING_REVIEW}),
     C.DISABLED_PENDING_REVIEW: frozenset({C.APPROVED, C.REJECTED, C.WITHDRAWN}),
     C.APPROVED: frozenset({C.REMOVING}),
-    C.REMOVING: frozenset({C.REMOVED}),
+    # Closed removed when something was removed; when every URL turned out not to be ours (or
+    # was rejected on its own), "removed" would be untrue.
+    C.REMOVING: frozenset({C.REMOVED, C.NOT_FOUND}),
     C.REMOVED: frozenset({C.APPEALED}),
     C.REJECTED: frozenset({C.APPEALED}),
     # An appeal is decided either way: upheld (back to removed/rejected) or overturned.
@@ -66,6 +70,7 @@ CASE_TRANSITIONS: Mapping[str, frozenset[str]] = {
     C.WITHDRAWN: frozenset(),
     C.EXPIRED: frozenset(),
     C.RESTORED: frozenset(),
+    C.NOT_FOUND: frozenset(),
 }
 
 TARGET_TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -85,7 +90,9 @@ CONTENT_TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 
 # A case in one of these states is finished; `closed_at` is set on entry.
-CLOSED_CASE_STATES = frozenset({C.REMOVED, C.REJECTED, C.WITHDRAWN, C.EXPIRED, C.RESTORED})
+CLOSED_CASE_STATES = frozenset(
+    {C.REMOVED, C.REJECTED, C.WITHDRAWN, C.EXPIRED, C.RESTORED, C.NOT_FOUND}
+)
 # The clock is running and work is outstanding: the deadline engine watches these.
 CLOCK_RUNNING_STATES = frozenset({C.OPEN, C.IN_REVIEW, C.APPROVED, C.REMOVING})
 # A target with one of these has met the deadline.

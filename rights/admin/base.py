@@ -70,14 +70,21 @@ class ChangedFieldsOnlyAdmin(admin.ModelAdmin):
         if not change:
             obj.save()
             return
-        concrete = {f.name for f in obj._meta.concrete_fields}
-        fields = [name for name in form.changed_data if name in concrete]
-        fields += getattr(form, "derived_fields", [])
-        if not fields:
-            return
-        fields += [
-            f.name
-            for f in obj._meta.concrete_fields
-            if isinstance(f, models.DateTimeField) and f.auto_now
-        ]
-        obj.save(update_fields=sorted(set(fields)))
+        fields = changed_fields(obj, form)
+        if fields:
+            obj.save(update_fields=fields)
+
+
+def changed_fields(obj: models.Model, form: ModelForm) -> list[str]:
+    """The columns an edit form changed (with derived and auto-now ones); empty when none."""
+    concrete = {f.name for f in obj._meta.concrete_fields}
+    fields = [name for name in form.changed_data if name in concrete]
+    fields += getattr(form, "derived_fields", [])
+    if not fields:
+        return []
+    fields += [
+        f.name
+        for f in obj._meta.concrete_fields
+        if isinstance(f, models.DateTimeField) and f.auto_now
+    ]
+    return sorted(set(fields))

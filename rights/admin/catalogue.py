@@ -9,15 +9,53 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from rights.admin.base import FORMFIELD_OVERRIDES, ChangedFieldsOnlyAdmin, https_formfield
-from rights.models import ContentItem, Outlet, OutletDomain
+from rights.admin.base import (
+    FORMFIELD_OVERRIDES,
+    ChangedFieldsOnlyAdmin,
+    changed_fields,
+    https_formfield,
+)
+from rights.models import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.normalise import NormaliseError, host_of, normalise_domain, normalise_url
+from rights.services.catalogue import trust_record_delete, trust_record_save
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"staff:{request.user.pk}"
+
+
+class TrustAuditedAdmin(ChangedFieldsOnlyAdmin):
+    """Saves and deletes (inline rows included) go through the catalogue service, which audits
+    every change to what decides trust on the outlet's stream."""
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool
+    ) -> None:
+        fields = changed_fields(obj, form) if change else None
+        trust_record_save(record=obj, actor=_actor(request), fields=fields)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        trust_record_delete(record=obj, actor=_actor(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            trust_record_delete(record=obj, actor=_actor(request))
+
+    def save_formset(
+        self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool
+    ) -> None:
+        for obj in formset.save(commit=False):
+            edited = next((f for f in formset.forms if f.instance is obj), None)
+            fields = changed_fields(obj, edited) if edited is not None and obj.pk else None
+            trust_record_save(record=obj, actor=_actor(request), fields=fields)
+        for obj in formset.deleted_objects:
+            trust_record_delete(record=obj, actor=_actor(request))
 
 
 class OutletDomainForm(forms.ModelForm):
     class Meta:
         model = OutletDomain
-        fields = ["domain", "verified_at"]
+        fields = ["domain", "verified_at", "staff_mail_only"]
 
     def clean_domain(self) -> str:
         try:
@@ -33,14 +71,29 @@ class OutletDomainInline(admin.TabularInline):
     extra = 0
 
 
+class RightsContactForm(forms.ModelForm):
+    class Meta:
+        model = RightsContact
+        fields = ["email"]
+
+    def clean_email(self) -> str:
+        return str(self.cleaned_data["email"]).strip().lower()
+
+
+class RightsContactInline(admin.TabularInline):
+    model = RightsContact
+    form = RightsContactForm
+    extra = 0
+
+
 @admin.register(Outlet)
-class OutletAdmin(ChangedFieldsOnlyAdmin):
+class OutletAdmin(TrustAuditedAdmin):
     list_display = ["name", "slug", "is_partner", "domain_list", "item_count", "created_at"]
     list_filter = ["is_partner"]
     search_fields = ["name", "slug", "domains__domain"]
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ["created_at"]
-    inlines = [OutletDomainInline]
+    inlines = [OutletDomainInline, RightsContactInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Outlet]:
         return (
@@ -62,10 +115,10 @@ class OutletAdmin(ChangedFieldsOnlyAdmin):
 
 
 @admin.register(OutletDomain)
-class OutletDomainAdmin(ChangedFieldsOnlyAdmin):
+class OutletDomainAdmin(TrustAuditedAdmin):
     form = OutletDomainForm
-    list_display = ["domain", "outlet", "verified_at"]
-    list_filter = [("verified_at", admin.EmptyFieldListFilter), "outlet"]
+    list_display = ["domain", "outlet", "verified_at", "staff_mail_only"]
+    list_filter = [("verified_at", admin.EmptyFieldListFilter), "staff_mail_only", "outlet"]
     search_fields = ["domain", "outlet__name"]
     list_select_related = ["outlet"]
 
@@ -95,7 +148,7 @@ class ContentItemForm(forms.ModelForm):
 
 
 @admin.register(ContentItem)
-class ContentItemAdmin(ChangedFieldsOnlyAdmin):
+class ContentItemAdmin(TrustAuditedAdmin):
     form = ContentItemForm
     list_display = ["title", "outlet", "source_domain", "status", "published_at"]
     list_filter = ["status", "outlet"]

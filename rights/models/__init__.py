@@ -1,6 +1,6 @@
 from rights.models.audit import AuditCheckpoint, AuditEvent, AuditStream
 from rights.models.cases import Channel, Requester, TakedownRequest, Target
-from rights.models.catalogue import ContentItem, Outlet, OutletDomain
+from rights.models.catalogue import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.models.enforcement import (
     Audience,
     LadderRung,
@@ -26,6 +26,7 @@ __all__ = [
     "RemovalAction",
     "RemovalEffect",
     "Requester",
+    "RightsContact",
     "Suppression",
     "SuppressionKind",
     "SweeperRun",

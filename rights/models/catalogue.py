@@ -34,6 +34,14 @@ class OutletDomain(models.Model):
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="domains")
     domain = models.CharField(max_length=253, unique=True, help_text="lower-case, IDNA (punycode)")
     verified_at = models.DateTimeField(null=True, blank=True)
+    staff_mail_only = models.BooleanField(
+        default=False,
+        help_text=(
+            "The outlet attests that this domain gives mailboxes to its own staff only. Only then "
+            "does any verified address here speak for the outlet; a portal that also hands out "
+            "free mail (t-online.de, web.de, yahoo.com) must leave this off."
+        ),
+    )
 
     class Meta:
         ordering = ["domain"]
@@ -46,6 +54,27 @@ class OutletDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class RightsContact(models.Model):
+    """An address the outlet declared as speaking for its rights: once verified, its requests
+    for the outlet's content are trusted, whatever domain the address is at."""
+
+    outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="rights_contacts")
+    email = models.EmailField(max_length=254, help_text="stored lower-case")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(fields=["outlet", "email"], name="rightscontact_once"),
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="rightscontact_email_lower"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rights contact {self.pk} of {self.outlet_id}"
 
 
 class ContentItem(models.Model):

@@ -22,9 +22,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from rights import audit, deadlines
+from rights import audit, clock, deadlines
 from rights.errors import DomainError
 from rights.models import (
     Audience,
@@ -33,16 +32,20 @@ from rights.models import (
     Outlet,
     OutletDomain,
     Requester,
+    RightsContact,
     TakedownRequest,
     Target,
 )
 from rights.normalise import (
     NormaliseError,
+    article_key,
+    base_host,
     domain_within,
     has_forbidden_characters,
     host_of,
     normalise_domain,
     normalise_url,
+    spellings,
 )
 from rights.services.enforcement import case_kick, case_schedule_expiry
 from rights.services.notifications import notify
@@ -128,7 +131,7 @@ def _clean_email(value: object, errors: dict[str, str]) -> str:
     local, _, domain = text.rpartition("@")
     try:
         validate_email(text)
-        text = f"{local}@{normalise_domain(domain)}".lower()
+        text = f"{local}@{normalise_domain(domain, public_suffix_ok=True)}".lower()
     except (ValidationError, NormaliseError):
         errors["email"] = "is not a valid email address"
     return text
@@ -243,27 +246,43 @@ def check_takedown(
 # --- Resolution and trust ----------------------------------------------------------------
 
 
-def _public_hosts() -> set[str]:
-    """Our own host, with and without `www.`: a reader may have typed either."""
-    host = host_of(settings.PUBLIC_BASE_URL).removeprefix("www.")
-    return {host, f"www.{host}"}
+def _public_slug(url: str) -> str | None:
+    """The slug when `url` names our own copy (`/a/<slug>/`) under any everyday spelling of our
+    host: either scheme, with or without `www.`, the trailing slash or an AMP ending."""
+    if base_host(host_of(url)) != base_host(host_of(settings.PUBLIC_BASE_URL)):
+        return None
+    match = PUBLIC_PATH.match(urlsplit("//" + article_key(url)).path)
+    return match["slug"] if match else None
 
 
 def resolve_urls(urls: Sequence[str]) -> dict[str, ContentItem | None]:
-    """Map each normalised URL to the item it names: our public URL, or the primary source."""
-    public_hosts = _public_hosts()
-    slugs: dict[str, str] = {}
-    for url in urls:
-        if host_of(url) in public_hosts:
-            match = PUBLIC_PATH.match(urlsplit(url).path)
-            if match:
-                slugs[url] = match["slug"]
+    """Map each normalised URL to the item it names, whatever everyday spelling it uses: our
+    public URL, or the primary source. Two queries for any number of URLs.
+
+    Should the catalogue hold the same article twice (two spellings of one source), the first
+    URL maps to one copy and each other copy is added under its own source URL, so that no copy
+    the request names is left up.
+    """
+    slugs = {url: slug for url in urls if (slug := _public_slug(url)) is not None}
     by_slug = {i.slug: i for i in ContentItem.objects.filter(slug__in=slugs.values())}
-    by_source = {
-        i.source_url: i
-        for i in ContentItem.objects.filter(source_url__in=[u for u in urls if u not in slugs])
-    }
-    return {url: by_slug.get(slugs[url]) if url in slugs else by_source.get(url) for url in urls}
+    sources = [url for url in urls if url not in slugs]
+    candidates = {spelling for url in sources for spelling in spellings(url)}
+    by_key: dict[str, list[ContentItem]] = {}
+    for item in ContentItem.objects.filter(source_url__in=candidates).order_by("pk"):
+        by_key.setdefault(article_key(item.source_url), []).append(item)
+    resolved: dict[str, ContentItem | None] = {}
+    extra: dict[str, ContentItem] = {}
+    for url in urls:
+        if url in slugs:
+            resolved[url] = by_slug.get(slugs[url])
+            continue
+        copies = by_key.get(article_key(url), [])
+        resolved[url] = copies[0] if copies else None
+        for copy in copies[1:]:
+            extra.setdefault(copy.source_url, copy)
+    for url, item in extra.items():
+        resolved.setdefault(url, item)
+    return resolved
 
 
 def items_of_domain(domain: str) -> list[ContentItem]:
@@ -274,42 +293,103 @@ def items_of_domain(domain: str) -> list[ContentItem]:
     )
 
 
+@dataclass(frozen=True)
+class Trust:
+    """Why a request is trusted: the rule, and what matched, for the audit trail (identifiers
+    and domains only: a rights contact is named by its id, never its address)."""
+
+    rule: str
+    outlets: tuple[str, ...]
+    domains: tuple[str, ...] = ()
+    contacts: tuple[int, ...] = ()
+
+    def as_data(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "outlets": list(self.outlets),
+            "domains": list(self.domains),
+            "contacts": list(self.contacts),
+        }
+
+
 def decide_trust(
     *,
     items: Sequence[ContentItem],
     outlet: Outlet | None,
-    email_domain: str,
+    email: str,
     email_verified: bool,
-) -> str | None:
-    """Name the rule that makes this request trusted (DESIGN.md "Trust"), or None.
+) -> Trust | None:
+    """Whether this request is trusted (DESIGN.md "Trust"), and why; None sends it to review.
 
-    Every item must be covered: one item that the requester cannot vouch for sends the whole
-    case to review. A lookalike domain never matches: hosts match exactly or as subdomains.
+    Trust follows ownership: every item must belong to an outlet (its `outlet`) and come from
+    one of that outlet's verified domains, and the requester must speak for that outlet:
+    - `partner_verified_domain`: the request came with that outlet's own partner key;
+    - `rights_contact`: a verified address the outlet declared as a rights contact;
+    - `staff_mail_domain`: a verified address at a domain of the outlet's that it attests gives
+      mailboxes to its own staff only. A portal that also hands out free mail never attests
+      that, so its mailbox holders speak for nobody.
+    One item the requester cannot vouch for sends the whole case to review. Domains match
+    exactly or as subdomains, never as a mere suffix, and no public suffix is ever verified.
     """
-    if not items:
+    if not items or any(item.outlet_id is None for item in items):
+        return None  # nothing, or an item of nobody's
+    outlet_ids = {item.outlet_id for item in items if item.outlet_id is not None}
+    verified: dict[int, list[OutletDomain]] = {}
+    for domain in OutletDomain.objects.filter(
+        outlet_id__in=outlet_ids, verified_at__isnull=False
+    ).select_related("outlet"):
+        verified.setdefault(domain.outlet_id, []).append(domain)
+
+    def owning_domain(item: ContentItem) -> OutletDomain | None:
+        return next(
+            (
+                d
+                for d in verified.get(item.outlet_id or 0, [])
+                if domain_within(item.source_domain, d.domain)
+            ),
+            None,
+        )
+
+    owned = {item.pk: owning_domain(item) for item in items}
+    if any(domain is None for domain in owned.values()):
         return None
-    verified = OutletDomain.objects.filter(verified_at__isnull=False)
-    if outlet is not None and outlet.is_partner:
-        own = list(verified.filter(outlet=outlet).values_list("domain", flat=True))
-        if all(any(domain_within(i.source_domain, d) for d in own) for i in items):
-            return "partner_verified_domain"
-    if email_verified:
-        outlet_domains: dict[int, set[str]] = {}
-        for outlet_id, domain in verified.filter(
-            outlet_id__in={i.outlet_id for i in items if i.outlet_id}
-        ).values_list("outlet_id", "domain"):
-            outlet_domains.setdefault(outlet_id, set()).add(domain)
-
-        def vouched(item: ContentItem) -> bool:
-            # Only a domain we verified as the outlet's counts: a source domain that also
-            # hands out mailboxes to the public (a web portal with free mail) must not.
-            return email_domain in outlet_domains.get(item.outlet_id or 0, set()) and (
-                domain_within(item.source_domain, email_domain)
-            )
-
-        if all(vouched(i) for i in items):
-            return "requester_verified_domain"
-    return None
+    slugs = tuple(sorted({d.outlet.slug for d in owned.values() if d is not None}))
+    if outlet is not None and outlet.is_partner and outlet_ids == {outlet.pk}:
+        return Trust(
+            rule="partner_verified_domain",
+            outlets=slugs,
+            domains=tuple(sorted({d.domain for d in owned.values() if d is not None})),
+        )
+    if not email_verified or not email:
+        return None
+    email_domain = email.rsplit("@", 1)[-1]
+    contacts = dict(
+        RightsContact.objects.filter(outlet_id__in=outlet_ids, email=email).values_list(
+            "outlet_id", "pk"
+        )
+    )
+    if outlet_ids <= contacts.keys():
+        return Trust(
+            rule="rights_contact",
+            outlets=slugs,
+            contacts=tuple(sorted(contacts[o] for o in outlet_ids)),
+        )
+    staff_domains: dict[int, str] = {}
+    for outlet_id in outlet_ids:
+        match = next(
+            (
+                d.domain
+                for d in verified.get(outlet_id, [])
+                if d.staff_mail_only and domain_within(email_domain, d.domain)
+            ),
+            None,
+        )
+        if match is None:
+            return None
+        staff_domains[outlet_id] = match
+    return Trust(
+        rule="staff_mail_domain", outlets=slugs, domains=tuple(sorted(set(staff_domains.values())))
+    )
 
 
 # --- The service -------------------------------------------------------------------------
@@ -381,27 +461,34 @@ def _already_open(
 def _route(
     case: TakedownRequest, *, outlet: Outlet | None, email_verified: bool
 ) -> TakedownRequest:
-    """A case whose clock has started goes to approval (trusted) or to the review queue."""
-    items = [
-        t.content_item
-        for t in case.targets.select_related("content_item")
-        if t.content_item is not None
-    ]
-    rule = decide_trust(
+    """A case whose clock has started goes to approval (trusted) or to the review queue; one
+    that names nothing of ours, under any spelling, is told so and closed."""
+    targets = list(case.targets.select_related("content_item"))
+    items = [t.content_item for t in targets if t.content_item is not None]
+    if not items and not case.whole_domain:
+        case = transition(
+            case,
+            CaseState.NOT_FOUND,
+            actor="system:intake",
+            data={"not_found": len(targets)},
+        )
+        notify(case=case, kind="not_found", audience=Audience.REQUESTER)
+        return case
+    trust = decide_trust(
         items=items,
         outlet=outlet,
-        email_domain=case.requester.email_domain,
+        email=case.requester.email,
         email_verified=email_verified,
     )
-    if rule is None:
+    if trust is None:
         case = transition(case, CaseState.IN_REVIEW, actor="system:intake")
     else:
         case = transition(
             case,
             CaseState.APPROVED,
             actor="system:trust",
-            data={"rule": rule},
-            update={"trusted": True, "decided_at": timezone.now()},
+            data=trust.as_data(),
+            update={"trusted": True, "decided_at": clock.now()},
         )
     # The clock is running: the requester hears so, and the deadline engine takes over.
     notify(case=case, kind="received", audience=Audience.REQUESTER)
@@ -451,7 +538,7 @@ def takedown_submit(
     )
     if channel == Channel.API and outlet is None:
         raise DomainError("an API request needs the partner outlet it came from", field="outlet")
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         requester = _requester_for(clean, email_verified=email_verified, now=now)
         resolved = resolve_urls(clean.urls)
@@ -486,7 +573,13 @@ def takedown_submit(
             if item is not None:
                 claimed.add(item.pk)
         awaiting = channel == Channel.WEB and not email_verified
-        merged = _already_open(requester, unique, clock_starts=not awaiting)
+        # A whole-domain request is never folded into earlier cases: even when they hold every
+        # article there is today, only this case closes with the rule that covers tomorrow's.
+        merged = (
+            {}
+            if clean.whole_domain
+            else _already_open(requester, unique, clock_starts=not awaiting)
+        )
         fresh = {url: item for url, item in unique.items() if url not in merged}
         actor_name = _channel_actor(channel, requester, outlet, actor)
         if not fresh:
@@ -589,7 +682,7 @@ def takedown_confirm(*, case: TakedownRequest) -> TakedownRequest:
     expired the case: unconfirmed requests expire, they never hold a clock.
     """
     with transaction.atomic():
-        now = timezone.now()
+        now = clock.now()
         if case.confirm_by is not None and now > case.confirm_by:
             raise DomainError(
                 "the time to confirm this request has passed; please send it again",

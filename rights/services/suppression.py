@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from rights import audit
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
-from rights.normalise import NormaliseError, normalise_url
+from rights.normalise import NormaliseError, article_key, normalise_url, prefix_key, spellings
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
 
 
@@ -82,23 +82,32 @@ def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
 
 
 def may_publish(url: str) -> bool:
-    """May the crawler (re)publish `url`? False when any active rule covers it."""
+    """May the crawler (re)publish `url`? False when any active rule covers it.
+
+    "The same article" means what it means to intake: every everyday spelling of a suppressed
+    URL (scheme, `www.`, AMP and mobile hosts, trailing slash, AMP edition) is suppressed too,
+    through the same `spellings` that resolution uses. Three queries, whatever the rules.
+    """
     try:
         key = normalise_url(url)
     except NormaliseError:
         return False
-    parts = urlsplit(key)
-    host = (parts.hostname or "").lower()
-    labels = host.split(".")
-    domains = [".".join(labels[i:]) for i in range(len(labels))]
     active = Suppression.objects.filter(lifted_at__isnull=True)
-    # The same article over the other scheme is the same article.
-    other_scheme = ("http" if parts.scheme == "https" else "https") + key[len(parts.scheme) :]
-    if active.filter(kind=SuppressionKind.EXACT, value__in=[key, other_scheme]).exists():
+    if active.filter(kind=SuppressionKind.EXACT, value__in=spellings(key)).exists():
         return False
+    labels = (urlsplit(key).hostname or "").lower().split(".")
+    domains = [".".join(labels[i:]) for i in range(len(labels))]
     if active.filter(kind=SuppressionKind.DOMAIN, value__in=domains).exists():
         return False
-    prefixes = active.filter(
-        kind=SuppressionKind.PREFIX, value__startswith=f"{parts.scheme}://{parts.netloc}"
-    ).values_list("value", flat=True)
-    return not any(key.startswith(prefix) for prefix in prefixes)
+    article = article_key(key)
+    host = article.split("/", 1)[0]
+    prefixes = active.filter(kind=SuppressionKind.PREFIX).filter(
+        Q(value__contains=f"://{host}/")
+        | Q(value__contains=f".{host}/")
+        | Q(value__endswith=f"://{host}")
+        | Q(value__endswith=f".{host}")
+    )
+    return not any(
+        article.startswith(prefix_key(prefix))
+        for prefix in prefixes.values_list("value", flat=True)
+    )

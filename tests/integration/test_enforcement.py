@@ -490,21 +490,13 @@ def test_rejecting_one_case_does_not_undo_another_cases_removal(
     assert not may_publish(item.source_url)
 
 
-def test_undecided_case_with_nothing_found_is_still_chased(submit: Any, db: None) -> None:
+def test_case_naming_nothing_of_ours_is_closed_not_left_unwatched(submit: Any, db: None) -> None:
     case = submit(urls=["https://unknown.example/story/"]).case
-    assert case.state == CaseState.IN_REVIEW
-    assert case.clock_started_at is not None
-    _drive(case)
     case.refresh_from_db()
-    assert case.next_check_at == case.clock_started_at + timedelta(hours=12)
-    with time_machine.travel(case.clock_started_at + timedelta(hours=21), tick=False):
-        _drive(case)
-    assert set(LadderRung.objects.filter(case=case).values_list("rung", flat=True)) == {
-        "reminder",
-        "escalation",
-    }
-    case.refresh_from_db()
-    assert case.next_check_at is None  # nothing left that a rung could do
+    assert case.state == CaseState.NOT_FOUND
+    assert case.closed_at is not None
+    assert case.next_check_at is None
+    assert not LadderRung.objects.filter(case=case).exists()
 
 
 def test_other_scheme_of_a_removed_source_is_suppressed(submit: Any, item: ContentItem) -> None:

@@ -477,11 +477,17 @@ def test_unknown_url_target_not_found(submit: Any, item: Any, frozen: Any) -> No
     assert by_url[item.source_url].outcome_at is None
 
 
-def test_only_unknown_urls_still_make_a_case(submit: Any, db: None) -> None:
+def test_only_unknown_urls_make_a_case_closed_as_not_found(submit: Any, db: None) -> None:
+    """Nothing of ours under any spelling: the case is recorded, said so, and closed at once,
+    never left in a queue that no rung watches."""
     result = submit(urls=["https://unknown.example/story"])
     assert result.created
-    assert result.case.state == CaseState.IN_REVIEW
-    assert [t.state for t in result.case.targets.all()] == [TargetState.NOT_FOUND]
+    case = TakedownRequest.objects.get(pk=result.case.pk)
+    assert case.state == CaseState.NOT_FOUND
+    assert case.closed_at is not None
+    assert case.next_check_at is None
+    assert [t.state for t in case.targets.all()] == [TargetState.NOT_FOUND]
+    assert list(case.notifications.values_list("kind", flat=True)) == ["not_found"]
 
 
 # --- Whole domain ------------------------------------------------------------------------
@@ -747,7 +753,9 @@ def test_staff_entered_request_from_the_outlet_is_approved_at_once(
     assert case.decided_at is not None
     approved = AuditEvent.objects.get(stream=f"case:{case.reference}", action="case.approved")
     assert approved.actor == "system:trust"
-    assert approved.data["rule"] == "requester_verified_domain"
+    assert approved.data["rule"] == "staff_mail_domain"
+    assert approved.data["domains"] == ["telegraph.co.uk"]
+    assert approved.data["outlets"] == ["telegraph"]
     received = AuditEvent.objects.get(stream=f"case:{case.reference}", action="case.received")
     assert received.actor == "staff:cli"
 
@@ -862,7 +870,7 @@ def test_mixed_trusted_and_untrusted_items_go_to_review(
 
 def test_decide_trust_needs_items(outlet: Outlet) -> None:
     assert (
-        decide_trust(items=[], outlet=outlet, email_domain="telegraph.co.uk", email_verified=True)
+        decide_trust(items=[], outlet=outlet, email="desk@telegraph.co.uk", email_verified=True)
         is None
     )
 

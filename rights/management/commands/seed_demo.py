@@ -1,8 +1,8 @@
 """`python manage.py seed_demo`: a realistic, deterministic demo catalogue.
 
-Six outlets with verified domains and a few hundred republished articles, generated from word
-lists with a fixed seed, so that every run (on any machine, on any day) describes the same
-catalogue. Idempotent: outlets and domains are keyed on their slug and domain, and articles that
+Seven outlets with verified domains (one a news portal that also hands out free mail, whose
+domain lends no trust) and a few hundred republished articles, generated from word lists with a
+fixed seed, so that every run (on any machine, on any day) describes the same catalogue. Idempotent: outlets and domains are keyed on their slug and domain, and articles that
 already exist are left exactly as they are, because their status belongs to the workflow (a demo
 item removed by a takedown must stay removed when the catalogue is seeded again).
 """
@@ -18,10 +18,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.text import slugify
 
-from rights.models import ContentItem, Outlet, OutletDomain
+from rights.models import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.normalise import host_of, normalise_url
+from rights.services.catalogue import trust_record_save
 
 SEED = 20261120
+ACTOR = "system:seed_demo"
 ITEMS_PER_OUTLET = 80
 # The demo world's "now": fixed, so that the catalogue does not depend on the day it is seeded.
 ANCHOR = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
@@ -45,6 +47,11 @@ class DemoOutlet:
     domains: tuple[str, ...]
     sections: tuple[str, ...]
     url: str  # a str.format pattern; see `_source_url`
+    # Domains the outlet attests give mailboxes to its own staff only: any verified address
+    # there speaks for it. A portal that also hands out free mail attests none.
+    staff_mail_domains: tuple[str, ...] = ()
+    # Addresses the outlet declared as speaking for its rights, wherever they are.
+    rights_contacts: tuple[str, ...] = ()
 
 
 OUTLETS: tuple[DemoOutlet, ...] = (
@@ -55,6 +62,7 @@ OUTLETS: tuple[DemoOutlet, ...] = (
         ("telegraph.co.uk",),
         ("news", "politics", "business", "world-news", "science", "travel", "money", "sport"),
         "https://www.telegraph.co.uk/{section}/{y}/{m:02d}/{d:02d}/{slug}/",
+        staff_mail_domains=("telegraph.co.uk",),
     ),
     DemoOutlet(
         "guardian",
@@ -63,6 +71,7 @@ OUTLETS: tuple[DemoOutlet, ...] = (
         ("theguardian.com", "guardian.co.uk"),
         ("uk-news", "world", "politics", "business", "environment", "science", "culture"),
         "https://www.theguardian.com/{section}/{y}/{mon}/{d:02d}/{slug}",
+        staff_mail_domains=("theguardian.com", "guardian.co.uk"),
     ),
     DemoOutlet(
         "le-monde",
@@ -71,6 +80,7 @@ OUTLETS: tuple[DemoOutlet, ...] = (
         ("lemonde.fr",),
         ("international", "politique", "economie", "planete", "sciences", "culture"),
         "https://www.lemonde.fr/{section}/article/{y}/{m:02d}/{d:02d}/{slug}_{n}_{k}.html",
+        rights_contacts=("droits@lemonde.fr",),
     ),
     DemoOutlet(
         "der-spiegel",
@@ -95,6 +105,17 @@ OUTLETS: tuple[DemoOutlet, ...] = (
         ("asahi.com",),
         ("ajw",),
         "https://www.asahi.com/{section}/articles/{n}",
+    ),
+    # A news portal that is also a free-mail provider: anyone can have an address at
+    # t-online.de, so its domain lends no trust; its rights team writes from the publisher's.
+    DemoOutlet(
+        "t-online",
+        "t-online",
+        False,
+        ("t-online.de",),
+        ("nachrichten", "wirtschaft", "panorama", "digital"),
+        "https://www.t-online.de/{section}/id_{n}/{slug}.html",
+        rights_contacts=("rechte@stroeer.de",),
     ),
 )
 
@@ -316,16 +337,32 @@ class Command(BaseCommand):
             outlets: dict[str, Outlet] = {}
             new_outlets = new_domains = 0
             for spec in OUTLETS:
-                outlet, created = Outlet.objects.update_or_create(
-                    slug=spec.slug, defaults={"name": spec.name, "is_partner": spec.is_partner}
-                )
+                outlet = Outlet.objects.filter(slug=spec.slug).first()
+                if outlet is None:
+                    new_outlets += 1
+                    outlet = Outlet(slug=spec.slug, name=spec.name, is_partner=spec.is_partner)
+                    trust_record_save(record=outlet, actor=ACTOR)
                 outlets[spec.slug] = outlet
-                new_outlets += created
-                for domain in spec.domains:
-                    _, created = OutletDomain.objects.get_or_create(
-                        domain=domain, defaults={"outlet": outlet, "verified_at": VERIFIED_AT}
-                    )
-                    new_domains += created
+                for name in spec.domains:
+                    domain = OutletDomain.objects.filter(domain=name).first()
+                    staff_only = name in spec.staff_mail_domains
+                    if domain is None:
+                        new_domains += 1
+                        domain = OutletDomain(
+                            outlet=outlet,
+                            domain=name,
+                            verified_at=VERIFIED_AT,
+                            staff_mail_only=staff_only,
+                        )
+                        trust_record_save(record=domain, actor=ACTOR)
+                    elif domain.outlet_id == outlet.pk and domain.staff_mail_only != staff_only:
+                        # A catalogue seeded before the outlet's attestation was recorded.
+                        domain.staff_mail_only = staff_only
+                        trust_record_save(record=domain, actor=ACTOR, fields=["staff_mail_only"])
+                for email in spec.rights_contacts:
+                    if not RightsContact.objects.filter(outlet=outlet, email=email).exists():
+                        contact = RightsContact(outlet=outlet, email=email)
+                        trust_record_save(record=contact, actor=ACTOR)
             items = demo_items(outlets)
             existing_slugs = set(
                 ContentItem.objects.filter(slug__in=[i.slug for i in items]).values_list(
