@@ -13,7 +13,15 @@ reviewer's reasons) is recorded only as its keyed digest (`text_digest`).
 
 A checkpoint signs, with HMAC-SHA256 under AUDIT_SIGNING_KEY, the heads of the streams written
 since the previous checkpoint and the previous checkpoint's signature, so that rewriting a chain
-consistently from some point on still fails verification.
+consistently from some point on still fails verification. Each checkpoint is also written to a
+witness outside the database (AUDIT_WITNESS), so that cutting the trail's tail together with the
+checkpoints that vouch for it fails verification too.
+
+Witness record (version 1), one line of the same canonical JSON per checkpoint, in order:
+
+    {"v": 1, "id": int, "created_at": str, "heads": {stream: [seq, hash]},
+     "previous": the previous checkpoint's signature (64 zeros for the first),
+     "digest": SHA-256 of {"created_at", "heads", "previous"}, "signature": HMAC of the digest}
 """
 
 from __future__ import annotations
@@ -21,20 +29,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
+from rights import clock
 from rights.db import joined_atomic
 from rights.models import AuditCheckpoint, AuditEvent, AuditStream
 
+logger = logging.getLogger(__name__)
+
 GENESIS = "0" * 64
 ENCODING_VERSION = 1
+WITNESS_VERSION = 1
 SYSTEM_STREAM = "system"
 # Checkpoints look back this far past the previous one, so an event whose transaction was still
 # open when the previous checkpoint was taken is covered by the next one.
@@ -148,7 +163,9 @@ def append(
         event = AuditEvent(
             stream=stream,
             seq=seq,
-            created_at=timezone.now(),
+            # The database's clock: `audit_verify` compares it with its own to find events
+            # that no checkpoint covers, and a host's clock may be off.
+            created_at=clock.now(),
             actor=actor,
             action=action,
             data=payload,
@@ -178,19 +195,285 @@ def _take_next(stream: str) -> tuple[int, str] | None:
     return (int(row[0]), str(row[1])) if row is not None else None
 
 
+# --- The witness ---------------------------------------------------------------------------
+#
+# A database owner can delete rows whatever the triggers say (they own the tables). Chains and
+# signed checkpoints then catch every edit except one: cutting the tail, with the newest
+# checkpoints that vouch for it. So each checkpoint is also written outside the database, to a
+# witness the database owner cannot rewrite, as certificate transparency publishes its signed
+# tree heads. `verify` demands that the database still holds every checkpoint the witness
+# records, unchanged, in the same order.
+#
+# Ordering: the checkpoint row is committed first, then written to the witness, under the same
+# lock that serialises checkpoint writers. A witness line therefore always names a checkpoint
+# that exists; a line written before a commit that then failed would be a false alarm for ever.
+# When the witness cannot be written, the checkpoint stays in the database but counts for
+# nothing (nothing it signs is "covered"), and the next `checkpoint_create` writes it late.
+
+
+class WitnessError(Exception):
+    """The witness cannot be read or written, or it disagrees with the database."""
+
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+WITNESS_FIELDS = frozenset({"v", "id", "created_at", "heads", "previous", "digest", "signature"})
+
+
+@dataclass(frozen=True)
+class WitnessRecord:
+    """One checkpoint as the witness keeps it: enough to check it without the database."""
+
+    id: int
+    created_at: str
+    heads: dict[str, list[Any]]
+    previous: str
+    digest: str
+    signature: str
+
+    @classmethod
+    def of(cls, checkpoint: AuditCheckpoint, previous: str) -> WitnessRecord:
+        return cls(
+            id=checkpoint.pk,
+            created_at=format_time(checkpoint.created_at),
+            heads=checkpoint.heads,
+            previous=previous,
+            digest=checkpoint.digest,
+            signature=checkpoint.signature,
+        )
+
+    def line(self) -> bytes:
+        body = {
+            "v": WITNESS_VERSION,
+            "id": self.id,
+            "created_at": self.created_at,
+            "heads": self.heads,
+            "previous": self.previous,
+            "digest": self.digest,
+            "signature": self.signature,
+        }
+        return _json(body).encode("utf-8") + b"\n"
+
+    @classmethod
+    def parse(cls, raw: bytes) -> WitnessRecord:
+        """The record on one line (with its newline), or ValueError saying what is wrong."""
+        if not raw.endswith(b"\n"):
+            raise ValueError("the line is incomplete (a write was torn, or the file was cut)")
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError("the line is not JSON") from exc
+        if not isinstance(body, dict) or set(body) != WITNESS_FIELDS:
+            raise ValueError(f"a record has exactly the fields {', '.join(sorted(WITNESS_FIELDS))}")
+        if body["v"] != WITNESS_VERSION:
+            raise ValueError(f"unknown record version {body['v']!r}")
+        number = body["id"]
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise ValueError("the checkpoint id is not a positive whole number")
+        for name in ("previous", "digest", "signature"):
+            if not isinstance(body[name], str) or not HEX64.fullmatch(body[name]):
+                raise ValueError(f"{name} is not 64 hex digits")
+        if not isinstance(body["created_at"], str):
+            raise ValueError("created_at is not a time")
+        heads = body["heads"]
+        if not isinstance(heads, dict) or not all(
+            isinstance(head, list)
+            and len(head) == 2
+            and isinstance(head[0], int)
+            and isinstance(head[1], str)
+            for head in heads.values()
+        ):
+            raise ValueError("heads is not {stream: [seq, hash]}")
+        return cls(
+            id=number,
+            created_at=body["created_at"],
+            heads=heads,
+            previous=body["previous"],
+            digest=body["digest"],
+            signature=body["signature"],
+        )
+
+    def differences(self, other: WitnessRecord) -> list[str]:
+        return [
+            name
+            for name in ("created_at", "heads", "previous", "digest", "signature")
+            if getattr(self, name) != getattr(other, name)
+        ]
+
+
+class Witness(Protocol):
+    """Where checkpoints are also written. A file today; an object store or a transparency log
+    would implement the same few operations."""
+
+    location: str
+
+    def exists(self) -> bool: ...
+
+    def create(self) -> None:
+        """Begin an empty witness; fail if one exists."""
+
+    def newest(self) -> WitnessRecord | None:
+        """The last record, None when there is none yet; WitnessError if it cannot be read."""
+
+    def mark(self) -> int | None:
+        """Where the witness ends now (None: it does not exist). `records(upto=mark)` later
+        yields exactly the records written before this call."""
+
+    def records(self, *, upto: int) -> Iterator[tuple[int, WitnessRecord]]:
+        """(line number, record) in order; WitnessError naming the first bad line."""
+
+    def append(self, records: Sequence[WitnessRecord]) -> None:
+        """Write durably, after the end; never create the witness."""
+
+
+class FileWitness:
+    """JSON lines in an append-only file (see the README for keeping it out of reach)."""
+
+    TAIL_CHUNK = 64 * 1024
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+
+    def _failed(self, doing: str, exc: OSError) -> WitnessError:
+        return WitnessError(f"cannot {doing} the witness {self.location}: {exc.strerror or exc}")
+
+    def exists(self) -> bool:
+        return self.mark() is not None
+
+    def create(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            # The new name itself must survive a crash, or the next run finds no witness.
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            raise self._failed("create", exc) from exc
+
+    def mark(self) -> int | None:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._failed("read", exc) from exc
+
+    def newest(self) -> WitnessRecord | None:
+        try:
+            with self.path.open("rb") as file:
+                size = file.seek(0, os.SEEK_END)
+                if size == 0:
+                    return None
+                # Read backwards from the end until the line before the last one ends.
+                tail = b""
+                position = size
+                while True:
+                    start = max(0, position - self.TAIL_CHUNK)
+                    file.seek(start)
+                    tail = file.read(position - start) + tail
+                    cut = tail.rfind(b"\n", 0, len(tail) - 1)
+                    if cut >= 0 or start == 0:
+                        break
+                    position = start
+        except OSError as exc:
+            raise self._failed("read", exc) from exc
+        try:
+            return WitnessRecord.parse(tail[cut + 1 :])
+        except ValueError as exc:
+            raise WitnessError(f"the last line of the witness {self.location}: {exc}") from exc
+
+    def records(self, *, upto: int) -> Iterator[tuple[int, WitnessRecord]]:
+        try:
+            with self.path.open("rb") as file:
+                offset = 0
+                for number, raw in enumerate(file, start=1):
+                    # A line begun before the mark is read whole: a write in progress then has
+                    # finished, and a line still incomplete now is torn.
+                    if offset >= upto:
+                        return
+                    offset += len(raw)
+                    try:
+                        record = WitnessRecord.parse(raw)
+                    except ValueError as exc:
+                        raise WitnessError(f"line {number}: {exc}") from exc
+                    yield number, record
+        except OSError as exc:
+            raise self._failed("read", exc) from exc
+
+    def append(self, records: Sequence[WitnessRecord]) -> None:
+        if not records:
+            return
+        data = memoryview(b"".join(record.line() for record in records))
+        try:
+            # No O_CREAT: a witness that vanished is never begun again behind anyone's back.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._failed("write", exc) from exc
+
+
+class MemoryWitness:
+    """A witness held in memory: what `witness_start` checks the database against."""
+
+    def __init__(self, records: Sequence[WitnessRecord] = ()) -> None:
+        self.location = "(in memory)"
+        self.lines = list(records)
+
+    def exists(self) -> bool:
+        return True
+
+    def create(self) -> None:
+        raise WitnessError("an in-memory witness always exists")
+
+    def newest(self) -> WitnessRecord | None:
+        return self.lines[-1] if self.lines else None
+
+    def mark(self) -> int | None:
+        return len(self.lines)
+
+    def records(self, *, upto: int) -> Iterator[tuple[int, WitnessRecord]]:
+        yield from enumerate(self.lines[:upto], start=1)
+
+    def append(self, records: Sequence[WitnessRecord]) -> None:
+        self.lines.extend(records)
+
+
+def witness_from_settings() -> Witness:
+    return FileWitness(settings.AUDIT_WITNESS)
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=settings.AUDIT_CHECKPOINT_GRACE)
+
+
 # --- Verification ------------------------------------------------------------------------
 
 
 class AuditBroken(Exception):
-    def __init__(self, reason: str, *, event: AuditEvent | None = None, stream: str = "") -> None:
+    def __init__(
+        self, reason: str, *, event: AuditEvent | None = None, stream: str = "", where: str = ""
+    ) -> None:
         self.reason = reason
         self.event = event
         self.stream = event.stream if event is not None else stream
-        where = (
-            f"event id={event.pk} (stream {event.stream!r}, seq {event.seq})"
-            if event is not None
-            else f"stream {stream!r}"
-        )
+        if not where:
+            where = (
+                f"event id={event.pk} (stream {event.stream!r}, seq {event.seq})"
+                if event is not None
+                else f"stream {stream!r}"
+            )
         super().__init__(f"{where}: {reason}")
 
 
@@ -199,6 +482,8 @@ class VerifyResult:
     events: int
     streams: int
     checkpoints: int
+    witnessed: int = 0
+    witness: str = ""
 
 
 def _signature(digest: str) -> str:
@@ -212,45 +497,154 @@ def _checkpoint_digest(created_at: datetime, heads: Mapping[str, Any], previous:
     return hashlib.sha256(_json(body).encode("utf-8")).hexdigest()
 
 
-def _verified_checkpoints() -> tuple[int, dict[tuple[str, int], str]]:
-    """Check every checkpoint's signature and link; return the positions they vouch for."""
-    vouched: dict[tuple[str, int], str] = {}
+@dataclass
+class _Checkpoints:
+    """What the signed checkpoints, and the witness, vouch for."""
+
+    count: int = 0
+    witnessed: int = 0
+    # Every signed head: (stream, seq) -> hash. Each must still be in the chain.
+    vouched: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Per stream, how far the witnessed checkpoints reach: events up to there are covered.
+    covered: dict[str, int] = field(default_factory=dict)
+
+
+def _witness_broken(witness: Witness, reason: str) -> AuditBroken:
+    return AuditBroken(reason, stream="witness", where=f"the witness {witness.location}")
+
+
+def _verified_checkpoints(
+    witness: Witness, mark: int | None, cutoff: datetime | None
+) -> _Checkpoints:
+    """Check every checkpoint's signature and link, and the witness against them."""
+    result = _Checkpoints()
+    signed: dict[str, tuple[int, int]] = {}  # stream -> (seq, checkpoint) signed last
     previous = GENESIS
-    count = 0
-    for checkpoint in AuditCheckpoint.objects.order_by("pk").iterator():
-        digest = _checkpoint_digest(checkpoint.created_at, checkpoint.heads, previous)
-        if digest != checkpoint.digest or not hmac.compare_digest(
-            _signature(digest), checkpoint.signature
-        ):
-            raise AuditBroken(f"checkpoint {checkpoint.pk} is not authentic", stream="checkpoints")
-        for stream, (seq, head_hash) in checkpoint.heads.items():
-            vouched[(stream, int(seq))] = head_hash
-        previous = checkpoint.signature
-        count += 1
-    return count, vouched
+    records = witness.records(upto=mark) if mark is not None else iter(())
+    newest_held: int | None = None
+    try:
+        for checkpoint in AuditCheckpoint.objects.order_by("pk").iterator():
+            digest = _checkpoint_digest(checkpoint.created_at, checkpoint.heads, previous)
+            if digest != checkpoint.digest or not hmac.compare_digest(
+                _signature(digest), checkpoint.signature
+            ):
+                raise AuditBroken(
+                    f"checkpoint {checkpoint.pk} is not authentic", stream="checkpoints"
+                )
+            for stream, (seq, head_hash) in checkpoint.heads.items():
+                earlier = signed.get(stream)
+                if earlier is not None and int(seq) < earlier[0]:
+                    raise AuditBroken(
+                        f"checkpoint {checkpoint.pk} signs stream {stream!r} up to #{seq}, behind "
+                        f"#{earlier[0]} signed by checkpoint {earlier[1]} (the stream's head "
+                        "was moved back)",
+                        stream="checkpoints",
+                    )
+                signed[stream] = (int(seq), checkpoint.pk)
+                result.vouched[(stream, int(seq))] = head_hash
+            try:
+                line = next(records, None)
+            except WitnessError as exc:
+                raise _witness_broken(witness, str(exc)) from exc
+            if line is not None:
+                number, record = line
+                if record.id < checkpoint.pk:
+                    raise _lost(witness, number, record, newest_held)
+                if record.id > checkpoint.pk:
+                    raise _witness_broken(
+                        witness,
+                        f"line {number} records checkpoint {record.id} where checkpoint "
+                        f"{checkpoint.pk} was expected (a line was removed from the witness)",
+                    )
+                differ = record.differences(WitnessRecord.of(checkpoint, previous))
+                if differ:
+                    raise AuditBroken(
+                        f"checkpoint {checkpoint.pk} differs from line {number} of the witness "
+                        f"{witness.location} ({', '.join(differ)}): one of them was rewritten",
+                        stream="checkpoints",
+                    )
+                result.witnessed += 1
+                for stream, (seq, _head_hash) in checkpoint.heads.items():
+                    result.covered[stream] = max(result.covered.get(stream, 0), int(seq))
+            elif mark is None:
+                raise _witness_broken(
+                    witness,
+                    "does not exist, but the database holds signed checkpoints (the first is "
+                    f"checkpoint {checkpoint.pk}): the witness was deleted, or AUDIT_WITNESS "
+                    "names another place than the one checkpoints were written to",
+                )
+            elif cutoff is not None and checkpoint.created_at < cutoff:
+                raise _witness_broken(
+                    witness,
+                    f"lacks checkpoint {checkpoint.pk} of {format_time(checkpoint.created_at)}, "
+                    f"older than the grace of {int(_grace().total_seconds())} s (the witness "
+                    "could not be written, or lines were removed from its end)",
+                )
+            previous = checkpoint.signature
+            newest_held = checkpoint.pk
+            result.count += 1
+        try:
+            line = next(records, None)
+        except WitnessError as exc:
+            raise _witness_broken(witness, str(exc)) from exc
+        if line is not None:
+            raise _lost(witness, line[0], line[1], newest_held)
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
+    return result
+
+
+def _lost(
+    witness: Witness, number: int, record: WitnessRecord, newest_held: int | None
+) -> AuditBroken:
+    after = (
+        f"events written after checkpoint {newest_held} may have been cut"
+        if newest_held is not None
+        else "any event may have been rewritten"
+    )
+    return _witness_broken(
+        witness,
+        f"line {number} records checkpoint {record.id} of {record.created_at}, which the "
+        f"database does not hold: signed checkpoints were deleted, and {after}",
+    )
 
 
 def _events() -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("stream", "seq").iterator(chunk_size=5000)
 
 
-def verify() -> VerifyResult:
-    """Walk every chain; raise `AuditBroken` naming the first bad event.
+def verify(*, now: datetime | None = None, witness: Witness | None = None) -> VerifyResult:
+    """Walk every chain and checkpoint, and the witness; raise `AuditBroken` naming the first
+    thing wrong.
 
-    Heads, events and checkpoints are read from one snapshot (REPEATABLE READ on PostgreSQL),
-    so appends committed while it runs cannot look like tampering.
+    `now` (what `audit_verify` passes) adds the checks that only a live trail can fail: every
+    event and every checkpoint older than AUDIT_CHECKPOINT_GRACE must be covered by a
+    checkpoint that is in the witness. Heads, events and checkpoints are read from one snapshot
+    (REPEATABLE READ on PostgreSQL), so appends committed while it runs cannot look like
+    tampering.
     """
+    witness = witness if witness is not None else witness_from_settings()
+    # The witness's extent is taken before the snapshot: a line is written after its checkpoint
+    # commits, so every line up to here names a checkpoint the snapshot holds.
+    try:
+        mark = witness.mark()
+    except WitnessError as exc:
+        raise _witness_broken(witness, str(exc)) from exc
     if connection.in_atomic_block:
-        return _verify()
+        return _verify(now=now, witness=witness, mark=mark)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return _verify()
+        return _verify(now=now, witness=witness, mark=mark)
 
 
-def _verify() -> VerifyResult:
-    checkpoints, vouched = _verified_checkpoints()
+def _verify(*, now: datetime | None, witness: Witness, mark: int | None) -> VerifyResult:
+    cutoff = now - _grace() if now is not None else None
+    checkpoints = _verified_checkpoints(witness, mark, cutoff)
+    vouched = checkpoints.vouched
     heads = {
         name: (seq, head)
         for name, seq, head in AuditStream.objects.values_list("name", "seq", "head_hash")
@@ -261,6 +655,8 @@ def _verify() -> VerifyResult:
     expected_seq = 1
     previous = GENESIS
     last: AuditEvent | None = None
+    uncovered = 0
+    oldest_uncovered: AuditEvent | None = None
 
     def close_stream(name: str, last_event: AuditEvent) -> None:
         head = heads.get(name)
@@ -296,6 +692,14 @@ def _verify() -> VerifyResult:
         vouched_hash = vouched.pop((event.stream, event.seq), None)
         if vouched_hash is not None and vouched_hash != event.hash:
             raise AuditBroken("differs from what a signed checkpoint recorded", event=event)
+        if (
+            cutoff is not None
+            and event.created_at < cutoff
+            and event.seq > checkpoints.covered.get(event.stream, 0)
+        ):
+            uncovered += 1
+            if oldest_uncovered is None or event.created_at < oldest_uncovered.created_at:
+                oldest_uncovered = event
         previous = event.hash
         expected_seq += 1
         events += 1
@@ -310,35 +714,161 @@ def _verify() -> VerifyResult:
     if vouched:
         (name, seq), _ = next(iter(vouched.items()))
         raise AuditBroken(f"a signed checkpoint records event {seq}, which is missing", stream=name)
-    return VerifyResult(events=events, streams=len(seen), checkpoints=checkpoints)
-
-
-def checkpoint_create() -> AuditCheckpoint | None:
-    """Sign the heads of every stream written since the previous checkpoint (with overlap)."""
-    with transaction.atomic():
-        # One checkpoint writer at a time, so the signature chain never forks.
-        AuditStream.objects.bulk_create(
-            [AuditStream(name="checkpoints", seq=0, head_hash=GENESIS)], ignore_conflicts=True
+    if oldest_uncovered is not None:
+        why = (
+            "the database holds no signed checkpoint at all"
+            if checkpoints.count == 0
+            else "checkpoints are not being written, or the newest were deleted"
         )
-        AuditStream.objects.select_for_update().get(name="checkpoints")
+        raise AuditBroken(
+            f"written {format_time(oldest_uncovered.created_at)}, more than the grace of "
+            f"{int(_grace().total_seconds())} s ago, and no checkpoint in the witness covers it "
+            f"({uncovered} such event{'s' if uncovered != 1 else ''}): {why}",
+            event=oldest_uncovered,
+        )
+    return VerifyResult(
+        events=events,
+        streams=len(seen),
+        checkpoints=checkpoints.count,
+        witnessed=checkpoints.witnessed,
+        witness=witness.location,
+    )
+
+
+# --- Checkpoints -----------------------------------------------------------------------------
+
+
+def _checkpoint_lock() -> None:
+    """One checkpoint writer at a time, so the signature chain never forks and the witness gets
+    its lines in order, whichever host writes."""
+    AuditStream.objects.bulk_create(
+        [AuditStream(name="checkpoints", seq=0, head_hash=GENESIS)], ignore_conflicts=True
+    )
+    AuditStream.objects.select_for_update().get(name="checkpoints")
+
+
+def _witness_newest(witness: Witness) -> WitnessRecord | None:
+    """The witness's newest record, checked against the database; WitnessError if they differ."""
+    record = witness.newest()
+    if record is None:
+        return None
+    held = AuditCheckpoint.objects.filter(pk=record.id).first()
+    if held is None:
+        raise WitnessError(
+            f"the witness {witness.location} ends with checkpoint {record.id} of "
+            f"{record.created_at}, which this database does not hold: the trail was cut, or "
+            "this witness belongs to another database (a new database needs a new witness)"
+        )
+    differ = record.differences(WitnessRecord.of(held, record.previous))
+    if differ:
+        raise WitnessError(
+            f"checkpoint {record.id} differs from the witness {witness.location} "
+            f"({', '.join(differ)})"
+        )
+    return record
+
+
+def witness_catch_up(*, witness: Witness | None = None) -> list[int]:
+    """Write to the witness every checkpoint the database holds beyond its end; their ids.
+
+    Call it outside any transaction: a line for a checkpoint that is then rolled back would
+    accuse the database for ever.
+    """
+    witness = witness if witness is not None else witness_from_settings()
+    with transaction.atomic():
+        _checkpoint_lock()
+        if not witness.exists():
+            raise WitnessError(
+                f"the witness {witness.location} does not exist: it was deleted, or AUDIT_WITNESS "
+                "names another place than before (see `audit_checkpoint --start-witness`)"
+            )
+        newest = _witness_newest(witness)
+        previous = newest.signature if newest is not None else GENESIS
+        records = []
+        for checkpoint in AuditCheckpoint.objects.filter(
+            pk__gt=newest.id if newest is not None else 0
+        ).order_by("pk"):
+            records.append(WitnessRecord.of(checkpoint, previous))
+            previous = checkpoint.signature
+        witness.append(records)
+    return [record.id for record in records]
+
+
+def checkpoint_create(*, witness: Witness | None = None) -> AuditCheckpoint | None:
+    """Sign the heads of every stream written since the previous checkpoint (with overlap), and
+    write it, with any checkpoint not yet written there, to the witness.
+
+    Raises WitnessError, before signing anything, when the witness is missing although the
+    database holds checkpoints, or ends with a checkpoint the database does not hold; and after
+    committing the checkpoint when it cannot be written (the next call writes it late).
+    """
+    witness = witness if witness is not None else witness_from_settings()
+    with transaction.atomic():
+        _checkpoint_lock()
         # Chained in the order written (pk), which no clock step between hosts can disturb.
         previous = AuditCheckpoint.objects.order_by("-pk").first()
-        events = AuditEvent.objects.all()
-        if previous is not None:
-            events = events.filter(created_at__gte=previous.created_at - CHECKPOINT_OVERLAP)
-        streams = set(events.values_list("stream", flat=True).distinct())
-        if not streams:
-            return None
-        heads = {
-            name: [seq, head]
-            for name, seq, head in AuditStream.objects.filter(name__in=streams).values_list(
-                "name", "seq", "head_hash"
-            )
-        }
-        created_at = timezone.now()
-        digest = _checkpoint_digest(
-            created_at, heads, previous.signature if previous is not None else GENESIS
+        if not witness.exists():
+            if previous is not None:
+                raise WitnessError(
+                    f"the witness {witness.location} does not exist, but the database holds "
+                    "signed checkpoints: it was deleted, or AUDIT_WITNESS names another place "
+                    "than before. Restore it, or begin a new one with "
+                    "`audit_checkpoint --start-witness`"
+                )
+            # Begun before the first checkpoint, so that no checkpoint exists without one.
+            witness.create()
+        _witness_newest(witness)
+        checkpoint = _checkpoint_insert(previous)
+    late = [
+        pk for pk in witness_catch_up(witness=witness) if checkpoint is None or pk != checkpoint.pk
+    ]
+    if late:
+        logger.warning("audit checkpoints %s written to the witness late", late)
+    return checkpoint
+
+
+def _checkpoint_insert(previous: AuditCheckpoint | None) -> AuditCheckpoint | None:
+    events = AuditEvent.objects.all()
+    if previous is not None:
+        events = events.filter(created_at__gte=previous.created_at - CHECKPOINT_OVERLAP)
+    streams = set(events.values_list("stream", flat=True).distinct())
+    if not streams:
+        return None
+    heads = {
+        name: [seq, head]
+        for name, seq, head in AuditStream.objects.filter(name__in=streams).values_list(
+            "name", "seq", "head_hash"
         )
-        return AuditCheckpoint.objects.create(
-            created_at=created_at, heads=heads, digest=digest, signature=_signature(digest)
-        )
+    }
+    created_at = clock.now()
+    digest = _checkpoint_digest(
+        created_at, heads, previous.signature if previous is not None else GENESIS
+    )
+    return AuditCheckpoint.objects.create(
+        created_at=created_at, heads=heads, digest=digest, signature=_signature(digest)
+    )
+
+
+def witness_start(*, witness: Witness | None = None) -> int:
+    """Begin a witness for a database that already holds checkpoints (an upgrade, or a witness
+    lost for good): check the trail's chains and signatures, then write every checkpoint.
+
+    The new witness vouches for the trail only as the database holds it now. Refuses when the
+    witness exists. Returns how many checkpoints were written.
+    """
+    witness = witness if witness is not None else witness_from_settings()
+    if witness.exists():
+        raise WitnessError(f"the witness {witness.location} exists already")
+    records = []
+    previous = GENESIS
+    for checkpoint in AuditCheckpoint.objects.order_by("pk"):
+        records.append(WitnessRecord.of(checkpoint, previous))
+        previous = checkpoint.signature
+    # Chains, heads and signatures, checked in a snapshot of their own against what is about
+    # to be written (checkpoints signed meanwhile are written by the next checkpoint_create).
+    verify(witness=MemoryWitness(records))
+    with transaction.atomic():
+        _checkpoint_lock()
+        witness.create()  # refuses if another process began one meanwhile
+        witness.append(records)
+    return len(records)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,3 +48,16 @@ def _host_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     from rights import clock
 
     monkeypatch.setattr(clock, "now", timezone.now)
+
+
+@pytest.fixture(autouse=True)
+def _audit_witness(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> Path:
+    """A fresh witness of audit checkpoints for every test, as every test has a fresh database:
+    a witness records checkpoints of one database only. Processes the test starts (workers,
+    the standby sweeper) inherit it through the environment."""
+    path = tmp_path_factory.mktemp("audit-witness") / "audit-witness.jsonl"
+    settings.AUDIT_WITNESS = str(path)
+    monkeypatch.setenv("AUDIT_WITNESS", str(path))
+    return path

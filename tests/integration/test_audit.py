@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -456,11 +457,13 @@ def test_rechained_forgery_before_a_later_checkpoint_still_caught(
 
 
 @on_postgres
-def test_forged_checkpoint_without_the_key(chain: list[AuditEvent]) -> None:
+def test_forged_checkpoint_without_the_key(chain: list[AuditEvent], tmp_path: Path) -> None:
     audit.checkpoint_create()
     rechain(STREAM, 3, {"data": {"n": 33}})
-    # The forger re-signs the heads with a key of their own.
-    with override_settings(AUDIT_SIGNING_KEY="not-the-real-key"):
+    # The forger re-signs the heads with a key of their own, and keeps a witness of their own.
+    with override_settings(
+        AUDIT_SIGNING_KEY="not-the-real-key", AUDIT_WITNESS=str(tmp_path / "forger.jsonl")
+    ):
         sql("ALTER TABLE rights_auditcheckpoint DISABLE TRIGGER USER")
         sql("DELETE FROM rights_auditcheckpoint")
         sql("ALTER TABLE rights_auditcheckpoint ENABLE TRIGGER USER")
