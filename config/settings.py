@@ -184,7 +184,7 @@ if not DEBUG:
     if len(AUDIT_SIGNING_KEY) < 32:
         raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be at least 32 characters long")
 elif not AUDIT_SIGNING_KEY:
-    AUDIT_SIGNING_KEY = "insecure-development-audit-key-only-used-when-DEBUG-is-on"  # noqa: S105
+    AUDIT_SIGNING_KEY = "insecure-development-audit-key-only-used-when-DEBUG-is-on"
 # Where each signed checkpoint is also written, outside the database: an append-only file of
 # JSON lines (keep it where the database's owner cannot rewrite it; see README, The audit trail).
 AUDIT_WITNESS = os.environ.get("AUDIT_WITNESS", "").strip() or str(

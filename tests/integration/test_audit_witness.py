@@ -441,6 +441,7 @@ def test_a_checkpoint_the_witness_could_not_take_counts_for_nothing_until_writte
     assert first.pk == witness_lines()[0]["id"]
 
 
+@on_postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_checkpoint_writers_keep_one_witness_in_order() -> None:
     """Beat's task and the standby sweeper may sign at the same moment, on two connections:
@@ -468,6 +469,60 @@ def test_concurrent_checkpoint_writers_keep_one_witness_in_order() -> None:
     assert len(ids) == 20
     result = audit.verify(now=audit.clock.now())
     assert (result.checkpoints, result.witnessed) == (20, 20)
+
+
+def manage_on_this_database(*args: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py` in a process of its own, on the test database, with no broker."""
+    db = connection.settings_dict
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.test_settings",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_standby_sweeper_signs_into_the_witness_and_the_cut_is_caught() -> None:
+    """The standby sweeper (no broker) writes checkpoints to the same witness, and the
+    operator's `audit_verify`, run on its own, catches the issue's attack on them."""
+    case_history()
+    swept = manage_on_this_database("sweep", "--once")
+    assert swept.returncode == 0, swept.stderr
+    [first] = AuditCheckpoint.objects.all()
+    assert [line["id"] for line in witness_lines()] == [first.pk]
+    audit.append(stream=STREAM, actor="staff:7", action="case.restored")
+    swept = manage_on_this_database("sweep", "--once")
+    assert swept.returncode == 0, swept.stderr
+    second = AuditCheckpoint.objects.order_by("-pk").first()
+    assert second is not None
+    assert second.heads[STREAM][0] == 6
+    assert [line["id"] for line in witness_lines()] == [first.pk, second.pk]
+    intact = manage_on_this_database("audit_verify")
+    assert intact.returncode == 0, intact.stderr
+    assert "(2 signed checkpoints), 2 of them in the witness" in intact.stdout
+
+    as_owner(
+        "rights_auditcheckpoint", "DELETE FROM rights_auditcheckpoint WHERE id = %s", [second.pk]
+    )
+    as_owner(
+        "rights_auditevent", "DELETE FROM rights_auditevent WHERE stream = %s AND seq = 6", [STREAM]
+    )
+    AuditStream.objects.filter(name=STREAM).update(
+        seq=first.heads[STREAM][0], head_hash=first.heads[STREAM][1]
+    )
+    broken = manage_on_this_database("audit_verify")
+    assert broken.returncode == 1
+    assert f"records checkpoint {second.pk} of " in broken.stderr
+    assert "which the database does not hold" in broken.stderr
 
 
 # --- Beginning a witness for a trail that has checkpoints already ---------------------------
