@@ -13,6 +13,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from rights import removal  # validation helpers only: imports no models
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -163,6 +165,14 @@ LOGGING = {
 # --- The promise --------------------------------------------------------------------------
 # Seconds from receipt of a complete request to the deadline; the escalation ladder scales with it.
 TAKEDOWN_DEADLINE = env_int("TAKEDOWN_DEADLINE", 86400)
+# Stored in whole seconds and added to dates: ten years is far inside both limits, and far
+# beyond any promise this service makes.
+TAKEDOWN_DEADLINE_MAX = 10 * 366 * 86400
+if TAKEDOWN_DEADLINE > TAKEDOWN_DEADLINE_MAX:
+    raise ImproperlyConfigured(
+        f"TAKEDOWN_DEADLINE must be at most {TAKEDOWN_DEADLINE_MAX} seconds (ten years), "
+        f"not {TAKEDOWN_DEADLINE}"
+    )
 # How long a web-form request waits for the requester to confirm their address before it expires.
 CONFIRMATION_WINDOW = env_int("CONFIRMATION_WINDOW", 72 * 3600)
 TAKEDOWN_MAX_URLS = env_int("TAKEDOWN_MAX_URLS", 100)
@@ -218,14 +228,35 @@ SWEEP_BATCH = env_int("SWEEP_BATCH", 500)
 # Retry backoff for removal backends and notifications: doubles from the first to the cap.
 RETRY_FIRST = max(0.5, min(10.0, TAKEDOWN_DEADLINE / 200))
 RETRY_CAP = max(2.0, min(300.0, TAKEDOWN_DEADLINE / 50))
+# How long one case's work may run in one go (a worker's `case_advance`, or the standby
+# sweeper) before what is left is handed back: well inside the 45 s soft time limit, even when
+# the last call it starts runs into REMOVAL_WEBHOOK_TIMEOUT.
+CASE_WORK_BUDGET = 15.0
+# The fail-safe disables this many targets per transaction, each committed on its own, so a
+# case of any size finishes within its budget and a resumed fail-safe carries on where it was.
+FAILSAFE_CHUNK = 100
+# A case the fail-safe disabled still needs a decision: reviewers are reminded this often
+# (seconds; half the deadline by default) until someone decides.
+REVIEW_REMINDER_INTERVAL = env_int(
+    "REVIEW_REMINDER_INTERVAL", max(1, TAKEDOWN_DEADLINE // 2), minimum=1
+)
 # Which removal backends run, in order. `catalogue` takes the page down here; `webhook` tells
-# the aggregator's CMS (it needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET).
+# the aggregator's CMS (it needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET). A name that
+# is not a backend, or an empty list, stops start-up (and `manage.py check`: rights.E002).
 REMOVAL_BACKENDS = env_list("REMOVAL_BACKENDS", ["catalogue"])
-REMOVAL_WEBHOOK_URL = os.environ.get("REMOVAL_WEBHOOK_URL", "")
+if _problem := removal.backends_problem(REMOVAL_BACKENDS):
+    raise ImproperlyConfigured(_problem)
+REMOVAL_WEBHOOK_URL = os.environ.get("REMOVAL_WEBHOOK_URL", "").strip()
+if REMOVAL_WEBHOOK_URL and (
+    _problem := removal.webhook_url_problem(REMOVAL_WEBHOOK_URL, debug=DEBUG)
+):
+    raise ImproperlyConfigured(_problem)
 REMOVAL_WEBHOOK_SECRET = os.environ.get("REMOVAL_WEBHOOK_SECRET", "")
-REMOVAL_WEBHOOK_TIMEOUT = float(os.environ.get("REMOVAL_WEBHOOK_TIMEOUT", "5"))
-# A target being worked on is held long enough for the slowest backend call to finish.
-TARGET_LEASE = max(SWEEP_LEASE, 2 * REMOVAL_WEBHOOK_TIMEOUT + 1)
+# Seconds for the whole call to the CMS (connect, send, answer), not for each read.
+REMOVAL_WEBHOOK_TIMEOUT = removal.parse_webhook_timeout(os.environ.get("REMOVAL_WEBHOOK_TIMEOUT"))
+# A target being worked on is held longer than any call to a backend can take (the lease is
+# renewed just before each remote call), so no second worker makes the same call meanwhile.
+TARGET_LEASE = max(SWEEP_LEASE, 2 * REMOVAL_WEBHOOK_TIMEOUT + 5)
 if "webhook" in REMOVAL_BACKENDS and not (REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET):
     raise ImproperlyConfigured(
         "the webhook removal backend needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET"

@@ -1,4 +1,4 @@
-"""System checks that `manage.py check --deploy` runs."""
+"""System checks that `manage.py check` (and `--deploy`) runs."""
 
 from __future__ import annotations
 
@@ -36,3 +36,54 @@ def check_sqlite_version(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         ]
     return []
+
+
+@register()
+def check_removal_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The deadline engine's removal settings, checked again wherever settings come from.
+
+    config/settings.py refuses bad values from the environment; this also catches a settings
+    module that sets them some other way, on every `manage.py check` and `runserver`.
+    """
+    import math
+
+    from rights import removal
+
+    errors: list[CheckMessage] = []
+    names = settings.REMOVAL_BACKENDS
+    problem = removal.backends_problem(list(names) if isinstance(names, list | tuple) else [])
+    if problem is not None:
+        errors.append(Error(problem, id="rights.E002"))
+    url = settings.REMOVAL_WEBHOOK_URL
+    if url and (problem := removal.webhook_url_problem(url, debug=settings.DEBUG)):
+        errors.append(Error(problem, id="rights.E003"))
+    if "webhook" in names and not (url and settings.REMOVAL_WEBHOOK_SECRET):
+        errors.append(
+            Error(
+                "the webhook removal backend needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET",
+                id="rights.E003",
+            )
+        )
+    timeout = settings.REMOVAL_WEBHOOK_TIMEOUT
+    if (
+        not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or not removal.WEBHOOK_TIMEOUT_MIN <= timeout <= removal.WEBHOOK_TIMEOUT_MAX
+    ):
+        errors.append(
+            Error(
+                f"REMOVAL_WEBHOOK_TIMEOUT must be a number of seconds from "
+                f"{removal.WEBHOOK_TIMEOUT_MIN} to {removal.WEBHOOK_TIMEOUT_MAX:g}, "
+                f"not {timeout!r}",
+                id="rights.E004",
+            )
+        )
+    elif timeout >= settings.TARGET_LEASE:
+        errors.append(
+            Error(
+                "TARGET_LEASE must be longer than REMOVAL_WEBHOOK_TIMEOUT, or a second worker "
+                "could make the same call while the first is still waiting",
+                id="rights.E004",
+            )
+        )
+    return errors

@@ -15,11 +15,13 @@ from django.db.models import Count, Min, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from rights import clock
 from rights.deadlines import Rung
 from rights.models import (
     ContentItem,
     LadderRung,
     Notification,
+    RemovalEffect,
     SweeperRun,
     TakedownRequest,
     Target,
@@ -116,15 +118,18 @@ class SlaStatus:
     due_now: int
     unsent_notifications: int
     breaches: int
+    dead_effects: int = 0
 
     @property
     def healthy(self) -> bool:
-        """Database and broker answer, and the sweeper ran within a few intervals."""
+        """Database and broker answer, the sweeper ran within a few intervals, and no removal
+        effect is a dead letter waiting for staff."""
         return (
             self.database
             and self.broker
             and self.sweeper_lag_seconds is not None
             and self.sweeper_lag_seconds <= max(3 * self.sweep_interval_seconds, 15.0)
+            and self.dead_effects == 0
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -148,6 +153,7 @@ class SlaStatus:
             "due_now": self.due_now,
             "unsent_notifications": self.unsent_notifications,
             "breaches": self.breaches,
+            "dead_effects": self.dead_effects,
         }
 
 
@@ -161,20 +167,28 @@ def _broker_answers() -> bool:
         return False
 
 
+# Cases that still need someone or something: the clock is running, or the fail-safe disabled
+# the content and a decision is still owed.
+AWAITING_OUTCOME_STATES = CLOCK_RUNNING_STATES | {CaseState.DISABLED_PENDING_REVIEW}
+
+
 def sla_status() -> SlaStatus:
     """The figures an operator needs at 3 a.m.; every count is served by an index."""
-    now = timezone.now()
     try:
+        now = clock.now()
         running = TakedownRequest.objects.filter(state__in=CLOCK_RUNNING_STATES)
-        open_cases = running.count()
+        # Open: racing a deadline, or disabled by the fail-safe and still waiting for a decision.
+        open_cases = TakedownRequest.objects.filter(state__in=AWAITING_OUTCOME_STATES).count()
         oldest = running.aggregate(at=Min("deadline_at"))["at"]
         due_now = TakedownRequest.objects.filter(next_check_at__lte=now).count()
         unsent = Notification.objects.filter(sent_at__isnull=True).count()
         breaches = LadderRung.objects.filter(rung=Rung.BREACH).count()
+        dead = RemovalEffect.objects.filter(dead_at__isnull=False, done_at__isnull=True).count()
         heartbeat = SweeperRun.objects.filter(name="sweeper").first()
         database = True
     except DatabaseError:
-        open_cases = due_now = unsent = breaches = 0
+        now = timezone.now()
+        open_cases = due_now = unsent = breaches = dead = 0
         oldest = None
         heartbeat = None
         database = False
@@ -190,4 +204,5 @@ def sla_status() -> SlaStatus:
         due_now=due_now,
         unsent_notifications=unsent,
         breaches=breaches,
+        dead_effects=dead,
     )

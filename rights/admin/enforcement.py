@@ -1,11 +1,16 @@
-"""Suppressions: the standing rules that keep removed content from coming back."""
+"""The deadline engine's tables: suppressions, ladder rungs, removal effects (and their dead
+letters), the outbox and the sweeper's heartbeat."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from rights.admin.base import ViewOnlyAdmin
+from rights.errors import DomainError
 from rights.models import LadderRung, Notification, RemovalEffect, Suppression, SweeperRun
+from rights.services import enforcement
 
 
 @admin.register(Suppression)
@@ -32,7 +37,11 @@ class LadderRungAdmin(ViewOnlyAdmin):
 
 @admin.register(RemovalEffect)
 class RemovalEffectAdmin(ViewOnlyAdmin):
-    """What each removal backend did (or still owes) for each target."""
+    """What each removal backend did (or still owes) for each target.
+
+    A *dead letter* (`dead_at` set) is an effect the other side refused for good: it is not
+    retried on its own. Fix the cause, then put it back in line with the retry action.
+    """
 
     list_display = [
         "key",
@@ -40,12 +49,36 @@ class RemovalEffectAdmin(ViewOnlyAdmin):
         "action",
         "attempts",
         "done_at",
+        "dead_at",
         "next_attempt_at",
         "last_error",
     ]
-    list_filter = ["backend", "action", ("done_at", admin.EmptyFieldListFilter)]
+    list_filter = [
+        ("dead_at", admin.EmptyFieldListFilter),
+        "backend",
+        "action",
+        ("done_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["key", "=target__case__reference"]
     list_select_related = ["target"]
+    actions = ["retry_dead_letters"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("rights.change_removaleffect"))
+
+    @admin.action(description="Retry the selected dead letters", permissions=["retry"])
+    def retry_dead_letters(self, request: HttpRequest, queryset: QuerySet[RemovalEffect]) -> None:
+        retried = 0
+        for effect_id in queryset.filter(dead_at__isnull=False, done_at__isnull=True).values_list(
+            "pk", flat=True
+        ):
+            try:
+                enforcement.effect_retry(effect_id=effect_id, actor=f"staff:{request.user.pk}")
+            except DomainError as exc:
+                self.message_user(request, str(exc), level=messages.WARNING)
+                continue
+            retried += 1
+        self.message_user(request, f"{retried} dead letter(s) put back in line.")
 
 
 @admin.register(Notification)

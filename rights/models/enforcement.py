@@ -82,7 +82,8 @@ class RemovalAction(models.TextChoices):
 
 
 class RemovalEffect(models.Model):
-    """One action of one removal backend on one target: done once, retried until it is."""
+    """One action of one removal backend on one target: done once, retried until it is, or until
+    the other side refuses it for good (`dead_at`: a dead letter, retried only by staff)."""
 
     target = models.ForeignKey("rights.Target", on_delete=models.PROTECT, related_name="effects")
     backend = models.CharField(max_length=32)
@@ -92,12 +93,25 @@ class RemovalEffect(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    dead_at = models.DateTimeField(
+        null=True, blank=True, help_text="refused for good: not retried until staff retry it"
+    )
+    # Remote effects on one content item are made one at a time: while this is in the future,
+    # this effect's call is in flight and every other effect on the same item waits for it.
+    call_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["target", "backend", "action"], name="removaleffect_once"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["dead_at"],
+                condition=models.Q(dead_at__isnull=False, done_at__isnull=True),
+                name="removaleffect_dead",
             ),
         ]
 

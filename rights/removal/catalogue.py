@@ -28,24 +28,29 @@ class CatalogueBackend:
     def apply(self, *, target: Target, action: str, key: str) -> None:
         if target.content_item_id is None:
             return
-        to_status, applies_to = MOVES[action]
         with joined_atomic():
             # The case first, as everywhere: its row orders every writer of its stream.
             TakedownRequest.objects.select_for_update().filter(pk=target.case_id).exists()
             item = ContentItem.objects.select_for_update().get(pk=target.content_item_id)
-            if item.status not in applies_to:
-                return  # already in the state asked for, or past it: repeating is success
-            if action == RemovalAction.RESTORE and item_held_elsewhere(
-                content_item_id=item.pk, case_id=target.case_id
-            ):
-                return  # another case keeps it down (or is taking it down): not ours to undo
-            # A final removal erases the stored body; the page then answers 410 Gone.
-            update = {"body": ""} if action == RemovalAction.REMOVE else None
-            transition(
-                item,
-                to_status,
-                actor="system:catalogue",
-                data={"key": key, "target": target.pk},
-                update=update,
-                stream=f"case:{target.case.reference}",
-            )
+            self.apply_locked(target=target, item=item, action=action, key=key)
+
+    def apply_locked(self, *, target: Target, item: ContentItem, action: str, key: str) -> None:
+        """`apply`, for a caller that already holds the case's and the item's row locks (the
+        fail-safe, which locks a whole chunk of items at once, in id order)."""
+        to_status, applies_to = MOVES[action]
+        if item.status not in applies_to:
+            return  # already in the state asked for, or past it: repeating is success
+        if action == RemovalAction.RESTORE and item_held_elsewhere(
+            content_item_id=item.pk, case_id=target.case_id
+        ):
+            return  # another case keeps it down (or is taking it down): not ours to undo
+        # A final removal erases the stored body; the page then answers 410 Gone.
+        update = {"body": ""} if action == RemovalAction.REMOVE else None
+        transition(
+            item,
+            to_status,
+            actor="system:catalogue",
+            data={"key": key, "target": target.pk},
+            update=update,
+            stream=f"case:{target.case.reference}",
+        )

@@ -16,9 +16,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from rights import audit
+from rights import audit, clock
 from rights.deadlines import retry_backoff
 from rights.dispatch import enqueue
 from rights.models import Audience, Notification, TakedownRequest
@@ -63,23 +62,46 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "BREACH: case {ref} missed its deadline",
         "Case {ref} did not reach an outcome by its deadline ({deadline}). Enforcement goes on.",
     ),
+    "disabled": (
+        "Your request {ref}: the content has been disabled pending review",
+        "The content named in your request {ref} has been disabled pending review: it is no "
+        "longer shown while our staff decide on your request. We will write again with the "
+        "decision.",
+    ),
+    "pending_review": (
+        "Reminder: case {ref} is disabled pending review and needs a decision",
+        "The fail-safe disabled the content of case {ref} because nobody decided it by its "
+        "deadline ({deadline}). It stays disabled until someone approves or rejects it.",
+    ),
+    "dead_letter": (
+        "Action needed: the CMS refused a removal step of case {ref}",
+        "A removal backend refused a step of case {ref} for good, so it will not be retried "
+        "on its own. See Removal effects in the admin (dead letters), fix the cause, and "
+        "retry it there. Our own copy is handled apart from the CMS and is not held up.",
+    ),
 }
 
 
-def notify(*, case: TakedownRequest, kind: str, audience: str) -> None:
+def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str = "") -> bool:
+    """Put one message in the outbox; False when it was there already (same key).
+
+    `key_suffix` tells apart messages of one kind that recur (the n-th reminder, say).
+    """
     if kind not in MESSAGES:
         raise ValueError(f"no message for {kind!r}")
+    key = f"{case.reference}:{kind}:{audience}" + (f":{key_suffix}" if key_suffix else "")
     notification, created = Notification.objects.get_or_create(
-        key=f"{case.reference}:{kind}:{audience}",
+        key=key,
         defaults={
             "kind": kind,
             "audience": audience,
             "case": case,
-            "next_attempt_at": timezone.now(),
+            "next_attempt_at": clock.now(),
         },
     )
     if created:
         enqueue("rights.notification_send", notification.pk)
+    return created
 
 
 def _address(notification: Notification) -> str:
@@ -107,7 +129,7 @@ def _message(notification: Notification) -> EmailMessage:
 
 def notification_send(*, notification_id: int) -> bool:
     """Send one claimed notification; True when it is (or already was) sent."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
@@ -127,7 +149,7 @@ def notification_send(*, notification_id: int) -> bool:
     try:
         _message(notification).send(fail_silently=False)
     except Exception as exc:  # any transport error: retry later
-        notification.next_attempt_at = timezone.now() + retry_backoff(notification.attempts)
+        notification.next_attempt_at = clock.now() + retry_backoff(notification.attempts)
         notification.lease_until = None
         notification.last_error = f"{type(exc).__name__}"[:300]
         notification.save(update_fields=["next_attempt_at", "lease_until", "last_error"])
@@ -137,7 +159,7 @@ def notification_send(*, notification_id: int) -> bool:
         return False
     with transaction.atomic():
         marked = Notification.objects.filter(pk=notification.pk, sent_at__isnull=True).update(
-            sent_at=timezone.now(), lease_until=None
+            sent_at=clock.now(), lease_until=None
         )
         if not marked:
             return True  # another worker recorded it first
