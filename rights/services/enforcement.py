@@ -532,6 +532,12 @@ def _set_next_check(case: TakedownRequest, at: datetime | None) -> None:
 
 
 def _close_removed(case: TakedownRequest) -> TakedownRequest:
+    """Every target has its outcome: closed removed, or, when nothing it named turned out to be
+    ours under any spelling, closed not found (saying "removed" would be untrue)."""
+    if not case.whole_domain and not case.targets.filter(state=TargetState.REMOVED).exists():
+        case = transition(case, CaseState.NOT_FOUND, actor=ACTOR)
+        notify(case=case, kind="not_found", audience=Audience.REQUESTER)
+        return case
     case = transition(case, CaseState.REMOVED, actor=ACTOR)
     if case.whole_domain:
         suppression_create(

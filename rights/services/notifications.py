@@ -21,6 +21,7 @@ from rights import audit, clock
 from rights.deadlines import retry_backoff
 from rights.dispatch import enqueue
 from rights.models import Audience, Notification, TakedownRequest
+from rights.workflow import TargetState
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "removed": (
         "Your request {ref}: the content has been removed",
         "The content named in your request {ref} has been removed and will not be republished.",
+    ),
+    "suspended": (
+        "Your request {ref} was not accepted",
+        "Requests from this address are suspended after repeated manifestly unfounded "
+        "requests, so your request {ref} was not accepted. If you believe this is wrong, "
+        "reply to this message, quoting {ref}.",
+    ),
+    "not_found": (
+        "Your request {ref}: we do not publish what it names",
+        "We looked for every address in your request {ref} on our site, under every spelling "
+        "(http or https, with or without www, AMP and mobile editions, with or without the "
+        "final slash), and we do not publish any of them, so there is nothing for us to "
+        "remove and the request is closed.",
     ),
     "rejected": (
         "Your request {ref} has been decided",
@@ -118,12 +132,34 @@ def _message(notification: Notification) -> EmailMessage:
     deadline = f"{case.deadline_at:%Y-%m-%d %H:%M} UTC" if case.deadline_at else "(not started)"
     fields = {"ref": case.reference, "deadline": deadline}
     message_id = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
+    text = body.format(**fields) + "\n"
+    if notification.audience == Audience.REQUESTER:
+        text += _not_found_note(case)
     return EmailMessage(
         subject=subject.format(**fields),
-        body=body.format(**fields) + "\n",
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[_address(notification)],
         headers={"Message-ID": f"<{message_id}@rights>", "X-Case-Reference": case.reference},
+    )
+
+
+def _not_found_note(case: TakedownRequest) -> str:
+    """Which of the requester's addresses are not ours, and what that means: never "removed"."""
+    urls = list(
+        case.targets.filter(state=TargetState.NOT_FOUND)
+        .order_by("pk")
+        .values_list("url", flat=True)
+    )
+    if not urls:
+        return ""
+    listed = "".join(f"  - {url}\n" for url in urls)
+    return (
+        "\nThese addresses are not on our site under any spelling, so nothing was removed "
+        f"for them:\n{listed}"
+        "If our copy of your content is at another address, reply with that address (the "
+        "link under each article we republish names it), quoting "
+        f"{case.reference}.\n"
     )
 
 
