@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from rights.services.intake import IntakeResult, takedown_submit
+from rights.services.intake import IntakeResult, Submission, takedown_submit
 from tests.factories import ContentItemFactory, statements_for, telegraph
 
 
@@ -33,7 +33,7 @@ def submit(db: None):  # type: ignore[no-untyped-def]
             "urls": [],
         }
         fields.update(overrides)
-        return takedown_submit(**fields)
+        return takedown_submit(submission=Submission(**fields))
 
     return _submit
 

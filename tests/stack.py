@@ -241,7 +241,7 @@ import sys
 import django
 django.setup()
 from rights.models import ContentItem
-from rights.services.intake import takedown_submit
+from rights.services.intake import Submission, takedown_submit
 from rights.statements import REQUIRED_STATEMENTS
 
 first, last = int(sys.argv[1]), int(sys.argv[2])
@@ -249,10 +249,10 @@ statements = list(REQUIRED_STATEMENTS["copyright"])
 for url in ContentItem.objects.filter(pk__gte=first, pk__lte=last).values_list(
     "source_url", flat=True
 ).iterator():
-    takedown_submit(
+    takedown_submit(submission=Submission(
         channel="staff", email="desk@telegraph.co.uk", name="Desk", basis="copyright",
         urls=[url], statements=statements, email_verified=True, actor="staff:backlog",
-    )
+    ))
 """
 
 

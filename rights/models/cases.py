@@ -64,9 +64,16 @@ class TakedownRequest(models.Model):
         related_name="cases",
         help_text="the partner outlet whose API key filed the case",
     )
-    basis = models.CharField(max_length=16)
+    # Where the submission came from: channel, the door's scope (a partner's outlet) and the
+    # door's own id for it (Idempotency-Key, Message-ID, form token). Unique, so that a retry
+    # finds the first case; `request_digest` tells a true retry from a reused id.
+    source_key = models.CharField(max_length=400, null=True, blank=True, unique=True)
+    request_digest = models.CharField(max_length=64, blank=True)
+    basis = models.CharField(max_length=16, blank=True, help_text="empty: none was stated")
     explanation = models.TextField(blank=True)
-    statements = models.JSONField(default=list, help_text="keys of the sworn statements made")
+    statements = models.JSONField(
+        default=list, help_text="keys of the statements the requester swore (empty: none)"
+    )
     statements_version = models.CharField(max_length=16)
     whole_domain = models.CharField(max_length=253, blank=True)
     trusted = models.BooleanField(default=False)

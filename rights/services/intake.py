@@ -1,398 +1,51 @@
-"""Intake: the one way a case comes into being, shared by every channel.
+"""Intake: the one way a case comes into being, shared by every door.
 
-`check_takedown` validates and normalises, raising `InvalidRequest` with every field at fault;
-`takedown_submit` then writes the requester, the case, its targets and the audit events in one
-transaction, starts the clock (or waits for the web requester to confirm their address), and
-routes the case: trusted requests are approved at once, the rest go to the review queue.
+A door builds a `Submission` and calls `takedown_submit`, which checks it (`intake_checks`),
+resolves its URLs and decides trust (`trust`), then writes the requester, the case, its targets
+and the audit events in one transaction, starts the clock (or waits for the web requester to
+confirm their address), and routes the case: trusted requests are approved at once, the rest go
+to the review queue, and a request naming nothing of ours is told so and closed.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeGuard
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from rights import audit, clock, deadlines
 from rights.errors import DomainError
-from rights.models import (
-    Audience,
-    Channel,
-    ContentItem,
-    Outlet,
-    OutletDomain,
-    Requester,
-    RightsContact,
-    TakedownRequest,
-    Target,
-)
-from rights.normalise import (
-    NormaliseError,
-    article_key,
-    base_host,
-    domain_within,
-    has_forbidden_characters,
-    host_of,
-    normalise_domain,
-    normalise_url,
-    spellings,
-)
+from rights.models import Audience, Channel, ContentItem, Outlet, Requester, TakedownRequest, Target
+from rights.normalise import normalise_url
 from rights.services.enforcement import case_kick, case_schedule_expiry
+from rights.services.intake_checks import CleanRequest, InvalidRequest, Submission, check_takedown
 from rights.services.notifications import notify
-from rights.statements import REQUIRED_STATEMENTS, STATEMENTS, STATEMENTS_VERSION, Basis
+from rights.services.trust import decide_trust, items_of_domain, resolve_urls
+from rights.statements import STATEMENTS_VERSION
 from rights.workflow import CLOSED_CASE_STATES, CaseState, TargetState, transition
 
-MAX_NAME = 200
+__all__ = ["IntakeResult", "InvalidRequest", "Submission", "takedown_confirm", "takedown_submit"]
+
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read out over a phone
-PUBLIC_PATH = re.compile(r"^/a/(?P<slug>[-a-zA-Z0-9_]+)/?$")
-
-
-class InvalidRequest(DomainError):
-    """One or more fields are at fault; `errors` maps each to a message for a person."""
-
-    code = "invalid_request"
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        first_field, first_message = next(iter(errors.items()))
-        super().__init__(first_message, field=first_field)
-
-    def as_dict(self) -> dict[str, object]:  # type: ignore[override]
-        return {"code": self.code, "message": str(self), "errors": self.errors}
-
-
-@dataclass(frozen=True)
-class CleanRequest:
-    channel: str
-    email: str
-    name: str
-    organisation: str
-    basis: str
-    explanation: str
-    statements: tuple[str, ...]
-    urls: tuple[str, ...]
-    whole_domain: str
+# Doors anyone can knock on: they never reveal whether an address is known or suspended.
+PUBLIC_CHANNELS = frozenset({Channel.WEB, Channel.EMAIL})
+SUSPENDED_REASONS = (
+    "Requests from this address are suspended after repeated manifestly unfounded requests. "
+    "If you believe this is wrong, write to the takedown mailbox."
+)
 
 
 @dataclass
 class IntakeResult:
     case: TakedownRequest
     created: bool
-    # (normalised URL, reference of the requester's open case that already holds it)
+    # (normalised URL, reference of the requester's open case that already holds it); only
+    # ever for a verified sender.
     merged: list[tuple[str, str]] = field(default_factory=list)
-
-
-# --- Checks ------------------------------------------------------------------------------
-
-
-def _clean_text(
-    value: object,
-    *,
-    name: str,
-    limit: int,
-    required: bool,
-    errors: dict[str, str],
-    multiline: bool = False,
-) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        errors[name] = "must be text"
-        return ""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        errors[name] = "contains characters that are not valid Unicode text"
-        return ""
-    text = unicodedata.normalize("NFC", value.strip())
-    if has_forbidden_characters(text) or (not multiline and any(c in text for c in "\n\r\t")):
-        errors[name] = "contains control or invisible formatting characters"
-    elif required and not text:
-        errors[name] = "is required"
-    elif len(text) > limit:
-        errors[name] = f"is too long: {len(text):,} characters, at most {limit:,} are accepted"
-    return text
-
-
-def _clean_email(value: object, errors: dict[str, str]) -> str:
-    text = _clean_text(value, name="email", limit=254, required=True, errors=errors)
-    if "email" in errors:
-        return ""
-    local, _, domain = text.rpartition("@")
-    try:
-        validate_email(text)
-        text = f"{local}@{normalise_domain(domain, public_suffix_ok=True)}".lower()
-    except (ValidationError, NormaliseError):
-        errors["email"] = "is not a valid email address"
-    return text
-
-
-def _is_list_like(value: object) -> TypeGuard[Iterable[Any]]:
-    """A list of items. Strings, bytes and mappings are iterable too, but iterating them yields
-    characters, integers or keys, which would pass for a list of something else."""
-    return isinstance(value, Iterable) and not isinstance(value, str | bytes | bytearray | Mapping)
-
-
-def _clean_urls(value: object, errors: dict[str, str]) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not _is_list_like(value):
-        errors["urls"] = "must be a list of URLs"
-        return ()
-    raw = list(value)
-    limit = settings.TAKEDOWN_MAX_URLS
-    if len(raw) > limit:
-        errors["urls"] = (
-            f"names {len(raw):,} URLs; at most {limit} are accepted in one request "
-            "(ask for a whole domain instead, or send several requests)"
-        )
-        return ()
-    seen: dict[str, None] = {}
-    for index, item in enumerate(raw):
-        try:
-            seen.setdefault(normalise_url(item), None)
-        except NormaliseError as exc:
-            errors[f"urls[{index}]"] = f"{exc}"
-    return tuple(seen)
-
-
-def check_takedown(
-    *,
-    channel: str,
-    email: object,
-    name: object,
-    basis: object,
-    urls: object = (),
-    whole_domain: object = "",
-    explanation: object = "",
-    statements: object = (),
-    organisation: object = "",
-) -> CleanRequest:
-    """Validate and normalise a request; raise `InvalidRequest` naming every field at fault."""
-    errors: dict[str, str] = {}
-    if channel not in Channel.values:
-        errors["channel"] = f"must be one of {', '.join(Channel.values)}"
-    clean_email = _clean_email(email, errors)
-    clean_name = _clean_text(name, name="name", limit=MAX_NAME, required=True, errors=errors)
-    clean_org = _clean_text(
-        organisation, name="organisation", limit=MAX_NAME, required=False, errors=errors
-    )
-    clean_explanation = _clean_text(
-        explanation,
-        name="explanation",
-        limit=settings.TAKEDOWN_MAX_EXPLANATION,
-        required=False,
-        errors=errors,
-        multiline=True,
-    )
-    clean_basis = basis if isinstance(basis, str) else ""
-    if clean_basis not in Basis.values:
-        errors["basis"] = f"must be one of {', '.join(Basis.values)}"
-    clean_urls = _clean_urls(urls, errors)
-    clean_domain = ""
-    if whole_domain:
-        try:
-            clean_domain = normalise_domain(whole_domain)  # type: ignore[arg-type]
-        except NormaliseError as exc:
-            errors["whole_domain"] = str(exc)
-    if (
-        not clean_urls
-        and not clean_domain
-        and not any(
-            key == "urls" or key.startswith("urls[") or key == "whole_domain" for key in errors
-        )
-    ):
-        errors["urls"] = "name at least one URL (or a whole domain)"
-    sworn: tuple[str, ...] = ()
-    if not _is_list_like(statements):
-        errors["statements"] = "must be a list of statement keys"
-    else:
-        # Read once: a generator would be empty by the second pass, hiding unknown statements.
-        given = list(statements)
-        sworn = tuple(dict.fromkeys(s for s in given if isinstance(s, str)))
-        unknown = [s for s in given if not isinstance(s, str) or s not in STATEMENTS]
-        missing = [s for s in REQUIRED_STATEMENTS.get(clean_basis, ()) if s not in sworn]
-        if unknown:
-            errors["statements"] = f"unknown statements: {', '.join(map(str, unknown))}"
-        elif missing and "basis" not in errors:
-            errors["statements"] = (
-                f"a {clean_basis} request needs these statements: {', '.join(missing)}"
-            )
-    if errors:
-        raise InvalidRequest(errors)
-    return CleanRequest(
-        channel=channel,
-        email=clean_email,
-        name=clean_name,
-        organisation=clean_org,
-        basis=clean_basis,
-        explanation=clean_explanation,
-        statements=sworn,
-        urls=clean_urls,
-        whole_domain=clean_domain,
-    )
-
-
-# --- Resolution and trust ----------------------------------------------------------------
-
-
-def _public_slug(url: str) -> str | None:
-    """The slug when `url` names our own copy (`/a/<slug>/`) under any everyday spelling of our
-    host: either scheme, with or without `www.`, the trailing slash or an AMP ending."""
-    if base_host(host_of(url)) != base_host(host_of(settings.PUBLIC_BASE_URL)):
-        return None
-    match = PUBLIC_PATH.match(urlsplit("//" + article_key(url)).path)
-    return match["slug"] if match else None
-
-
-def resolve_urls(urls: Sequence[str]) -> dict[str, ContentItem | None]:
-    """Map each normalised URL to the item it names, whatever everyday spelling it uses: our
-    public URL, or the primary source. Two queries for any number of URLs.
-
-    Should the catalogue hold the same article twice (two spellings of one source), the first
-    URL maps to one copy and each other copy is added under its own source URL, so that no copy
-    the request names is left up.
-    """
-    slugs = {url: slug for url in urls if (slug := _public_slug(url)) is not None}
-    by_slug = {i.slug: i for i in ContentItem.objects.filter(slug__in=slugs.values())}
-    sources = [url for url in urls if url not in slugs]
-    candidates = {spelling for url in sources for spelling in spellings(url)}
-    by_key: dict[str, list[ContentItem]] = {}
-    for item in ContentItem.objects.filter(source_url__in=candidates).order_by("pk"):
-        by_key.setdefault(article_key(item.source_url), []).append(item)
-    resolved: dict[str, ContentItem | None] = {}
-    extra: dict[str, ContentItem] = {}
-    for url in urls:
-        if url in slugs:
-            resolved[url] = by_slug.get(slugs[url])
-            continue
-        copies = by_key.get(article_key(url), [])
-        resolved[url] = copies[0] if copies else None
-        for copy in copies[1:]:
-            extra.setdefault(copy.source_url, copy)
-    for url, item in extra.items():
-        resolved.setdefault(url, item)
-    return resolved
-
-
-def items_of_domain(domain: str) -> list[ContentItem]:
-    return list(
-        ContentItem.objects.filter(
-            Q(source_domain=domain) | Q(source_domain__endswith="." + domain)
-        ).order_by("pk")
-    )
-
-
-@dataclass(frozen=True)
-class Trust:
-    """Why a request is trusted: the rule, and what matched, for the audit trail (identifiers
-    and domains only: a rights contact is named by its id, never its address)."""
-
-    rule: str
-    outlets: tuple[str, ...]
-    domains: tuple[str, ...] = ()
-    contacts: tuple[int, ...] = ()
-
-    def as_data(self) -> dict[str, object]:
-        return {
-            "rule": self.rule,
-            "outlets": list(self.outlets),
-            "domains": list(self.domains),
-            "contacts": list(self.contacts),
-        }
-
-
-def decide_trust(
-    *,
-    items: Sequence[ContentItem],
-    outlet: Outlet | None,
-    email: str,
-    email_verified: bool,
-) -> Trust | None:
-    """Whether this request is trusted (DESIGN.md "Trust"), and why; None sends it to review.
-
-    Trust follows ownership: every item must belong to an outlet (its `outlet`) and come from
-    one of that outlet's verified domains, and the requester must speak for that outlet:
-    - `partner_verified_domain`: the request came with that outlet's own partner key;
-    - `rights_contact`: a verified address the outlet declared as a rights contact;
-    - `staff_mail_domain`: a verified address at a domain of the outlet's that it attests gives
-      mailboxes to its own staff only. A portal that also hands out free mail never attests
-      that, so its mailbox holders speak for nobody.
-    One item the requester cannot vouch for sends the whole case to review. Domains match
-    exactly or as subdomains, never as a mere suffix, and no public suffix is ever verified.
-    """
-    if not items or any(item.outlet_id is None for item in items):
-        return None  # nothing, or an item of nobody's
-    outlet_ids = {item.outlet_id for item in items if item.outlet_id is not None}
-    verified: dict[int, list[OutletDomain]] = {}
-    for domain in OutletDomain.objects.filter(
-        outlet_id__in=outlet_ids, verified_at__isnull=False
-    ).select_related("outlet"):
-        verified.setdefault(domain.outlet_id, []).append(domain)
-
-    def owning_domain(item: ContentItem) -> OutletDomain | None:
-        return next(
-            (
-                d
-                for d in verified.get(item.outlet_id or 0, [])
-                if domain_within(item.source_domain, d.domain)
-            ),
-            None,
-        )
-
-    owned = {item.pk: owning_domain(item) for item in items}
-    if any(domain is None for domain in owned.values()):
-        return None
-    slugs = tuple(sorted({d.outlet.slug for d in owned.values() if d is not None}))
-    if outlet is not None and outlet.is_partner and outlet_ids == {outlet.pk}:
-        return Trust(
-            rule="partner_verified_domain",
-            outlets=slugs,
-            domains=tuple(sorted({d.domain for d in owned.values() if d is not None})),
-        )
-    if not email_verified or not email:
-        return None
-    email_domain = email.rsplit("@", 1)[-1]
-    contacts = dict(
-        RightsContact.objects.filter(outlet_id__in=outlet_ids, email=email).values_list(
-            "outlet_id", "pk"
-        )
-    )
-    if outlet_ids <= contacts.keys():
-        return Trust(
-            rule="rights_contact",
-            outlets=slugs,
-            contacts=tuple(sorted(contacts[o] for o in outlet_ids)),
-        )
-    staff_domains: dict[int, str] = {}
-    for outlet_id in outlet_ids:
-        match = next(
-            (
-                d.domain
-                for d in verified.get(outlet_id, [])
-                if d.staff_mail_only and domain_within(email_domain, d.domain)
-            ),
-            None,
-        )
-        if match is None:
-            return None
-        staff_domains[outlet_id] = match
-    return Trust(
-        rule="staff_mail_domain", outlets=slugs, domains=tuple(sorted(set(staff_domains.values())))
-    )
-
-
-# --- The service -------------------------------------------------------------------------
 
 
 def _new_reference() -> str:
@@ -407,24 +60,23 @@ def _channel_actor(channel: str, requester: Requester, outlet: Outlet | None, ac
     return requester.actor
 
 
-def _requester_for(clean: CleanRequest, *, email_verified: bool, now: datetime) -> Requester:
+def _requester_for(clean: CleanRequest, *, verified: bool, now: datetime) -> Requester:
+    """The requester, locked: intake serialises per requester, so two identical submissions
+    cannot both open a case. Only a verified submission may change a verified requester's
+    name or organisation: anyone can type someone else's address into a form."""
     requester, _ = Requester.objects.get_or_create(
         email=clean.email, defaults={"name": clean.name, "organisation": clean.organisation}
     )
-    # Serialises intake per requester, so two identical submissions cannot both open a case.
     requester = Requester.objects.select_for_update().get(pk=requester.pk)
-    if requester.suspended_at is not None:
-        raise DomainError(
-            "requests from this address are suspended after repeated unfounded requests; "
-            "write to the takedown mailbox if you believe this is wrong",
-            field="email",
-            code="requester_suspended",
-        )
     changed = []
-    if (requester.name, requester.organisation) != (clean.name, clean.organisation):
-        requester.name, requester.organisation = clean.name, clean.organisation
+    contact = (clean.name, clean.organisation)
+    if (verified or requester.email_verified_at is None) and (
+        requester.name,
+        requester.organisation,
+    ) != contact:
+        requester.name, requester.organisation = contact
         changed += ["name", "organisation"]
-    if email_verified and requester.email_verified_at is None:
+    if verified and requester.email_verified_at is None:
         requester.email_verified_at = now
         changed.append("email_verified_at")
     if changed:
@@ -505,142 +157,258 @@ def _clock_fields(now: datetime) -> dict[str, object]:
     }
 
 
-def takedown_submit(
-    *,
-    channel: str,
-    email: object,
-    name: object,
-    basis: object,
-    urls: object = (),
-    whole_domain: object = "",
-    explanation: object = "",
-    statements: object = (),
-    organisation: object = "",
-    outlet: Outlet | None = None,
-    email_verified: bool = False,
-    actor: str = "",
-) -> IntakeResult:
-    """Take a request in from any channel. Raises `DomainError`; on error nothing is written.
+def _source_key(clean: CleanRequest, outlet: Outlet | None) -> str | None:
+    """Channel, the door's scope and its id: partners each have their own key space."""
+    if not clean.external_id:
+        return None
+    scope = outlet.slug if clean.channel == Channel.API and outlet is not None else ""
+    return f"{clean.channel}:{scope}:{clean.external_id}"
 
-    `email_verified` is for staff, who vouch for the address they enter, and for the web form's
-    confirmation step; it is never inferred from the request itself.
+
+def _earlier_submission(source_key: str | None, digest: str) -> TakedownRequest | None:
+    """The case a retry of this submission already made; refused if the id was used for
+    another request (saying nothing of that request)."""
+    if source_key is None:
+        return None
+    earlier = TakedownRequest.objects.filter(source_key=source_key).first()
+    if earlier is not None and earlier.request_digest != digest:
+        raise IdempotencyConflict()
+    return earlier
+
+
+class IdempotencyConflict(DomainError):
+    code = "idempotency_conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this submission id was already used for a different request; send a new id "
+            "for a new request, or repeat the first request exactly to retry it",
+            field="external_id",
+        )
+
+
+def takedown_submit(*, submission: Submission) -> IntakeResult:
+    """Take a request in from any door. Raises `DomainError`; on error nothing is written.
+
+    A retry (the same channel, scope and external id, with the same request) returns the first
+    case, `created` False. An unverified submission never merges into, appends to or reveals
+    another case, and on a public door a suspended requester is answered as anyone else is:
+    the case is refused at once and only the email to that address says why.
     """
-    clean = check_takedown(
-        channel=channel,
-        email=email,
-        name=name,
-        basis=basis,
-        urls=urls,
-        whole_domain=whole_domain,
-        explanation=explanation,
-        statements=statements,
-        organisation=organisation,
-    )
-    if channel == Channel.API and outlet is None:
+    clean = check_takedown(submission)
+    outlet = submission.outlet
+    if clean.channel == Channel.API and outlet is None:
         raise DomainError("an API request needs the partner outlet it came from", field="outlet")
+    # Staff vouch for the address they enter, the web form's confirmation proves it, and a
+    # partner's key speaks for its outlet.
+    verified = submission.email_verified or (clean.channel == Channel.API and outlet is not None)
+    source_key = _source_key(clean, outlet)
+    digest = clean.digest(outlet)
     now = clock.now()
-    with transaction.atomic():
-        requester = _requester_for(clean, email_verified=email_verified, now=now)
-        resolved = resolve_urls(clean.urls)
-        if clean.whole_domain:
-            domain_items = items_of_domain(clean.whole_domain)
-            if not domain_items:
-                raise InvalidRequest(
-                    {"whole_domain": f"nothing republished here comes from {clean.whole_domain}"}
+    try:
+        with transaction.atomic():
+            requester = _requester_for(clean, verified=verified, now=now)
+            earlier = _earlier_submission(source_key, digest)
+            if earlier is not None:
+                return IntakeResult(case=earlier, created=False)
+            if requester.suspended_at is not None:
+                if clean.channel not in PUBLIC_CHANNELS:
+                    raise DomainError(
+                        "requests from this address are suspended after repeated unfounded "
+                        "requests",
+                        field="email",
+                        code="requester_suspended",
+                    )
+                return IntakeResult(
+                    case=_refuse_suspended(clean, requester, outlet, source_key, digest, now),
+                    created=True,
                 )
-            if len(domain_items) > settings.TAKEDOWN_MAX_DOMAIN_ITEMS:
-                raise InvalidRequest(
-                    {
-                        "whole_domain": (
-                            f"{clean.whole_domain} covers {len(domain_items):,} articles; at "
-                            f"most {settings.TAKEDOWN_MAX_DOMAIN_ITEMS:,} are accepted in one "
-                            "request (name a narrower domain, or write to the takedown mailbox)"
-                        )
-                    }
-                )
-            known = {item.pk for item in resolved.values() if item is not None}
-            for domain_item in domain_items:
-                if domain_item.pk not in known:
-                    resolved.setdefault(normalise_url(domain_item.source_url), domain_item)
-                    known.add(domain_item.pk)
-        # Two URLs for one article (our copy and its source) make one target.
-        unique: dict[str, ContentItem | None] = {}
-        claimed: set[int] = set()
-        for url, item in resolved.items():
-            if item is not None and item.pk in claimed:
-                continue
-            unique[url] = item
-            if item is not None:
-                claimed.add(item.pk)
-        awaiting = channel == Channel.WEB and not email_verified
-        # A whole-domain request is never folded into earlier cases: even when they hold every
-        # article there is today, only this case closes with the rule that covers tomorrow's.
-        merged = (
-            {}
-            if clean.whole_domain
-            else _already_open(requester, unique, clock_starts=not awaiting)
-        )
-        fresh = {url: item for url, item in unique.items() if url not in merged}
-        actor_name = _channel_actor(channel, requester, outlet, actor)
-        if not fresh:
-            # Requester, then case, then its stream: the order takedown_confirm takes them in.
-            case = TakedownRequest.objects.select_for_update().get(
-                reference=next(iter(merged.values()))
+            return _open_case(
+                clean,
+                submission=submission,
+                requester=requester,
+                verified=verified,
+                source_key=source_key,
+                digest=digest,
+                now=now,
             )
-            audit.append(
-                stream=case.audit_stream(),
-                actor=actor_name,
-                action="case.repeat_received",
-                data={"channel": channel, "urls": len(merged)},
-            )
-            return IntakeResult(case=case, created=False, merged=sorted(merged.items()))
+    except _SourceTaken:
+        # A concurrent first submission with the same id committed while this one was being
+        # written: it is the case to return, if it is the same request.
+        earlier = _earlier_submission(source_key, digest)
+        assert earlier is not None
+        return IntakeResult(case=earlier, created=False)
 
-        state = CaseState.AWAITING_CONFIRMATION if awaiting else CaseState.OPEN
-        extra: dict[str, object] = (
-            {"confirm_by": now + timedelta(seconds=settings.CONFIRMATION_WINDOW)}
-            if awaiting
-            else _clock_fields(now)
-        )
-        case = _create_case(
-            clean=clean, requester=requester, outlet=outlet, state=state, now=now, extra=extra
-        )
-        targets = Target.objects.bulk_create(
-            Target(
-                case=case,
-                url=url,
-                content_item=item,
-                state=TargetState.PENDING if item is not None else TargetState.NOT_FOUND,
-                outcome_at=None if item is not None else now,
+
+def _open_case(
+    clean: CleanRequest,
+    *,
+    submission: Submission,
+    requester: Requester,
+    verified: bool,
+    source_key: str | None,
+    digest: str,
+    now: datetime,
+) -> IntakeResult:
+    outlet = submission.outlet
+    resolved = resolve_urls(clean.urls)
+    if clean.whole_domain:
+        domain_items = items_of_domain(clean.whole_domain)
+        if not domain_items:
+            raise InvalidRequest(
+                {"whole_domain": f"nothing republished here comes from {clean.whole_domain}"}
             )
-            for url, item in fresh.items()
+        if len(domain_items) > settings.TAKEDOWN_MAX_DOMAIN_ITEMS:
+            raise InvalidRequest(
+                {
+                    "whole_domain": (
+                        f"{clean.whole_domain} covers {len(domain_items):,} articles; at "
+                        f"most {settings.TAKEDOWN_MAX_DOMAIN_ITEMS:,} are accepted in one "
+                        "request (name a narrower domain, or write to the takedown mailbox)"
+                    )
+                }
+            )
+        known = {item.pk for item in resolved.values() if item is not None}
+        for domain_item in domain_items:
+            if domain_item.pk not in known:
+                resolved.setdefault(normalise_url(domain_item.source_url), domain_item)
+                known.add(domain_item.pk)
+    # Two URLs for one article (our copy and its source) make one target.
+    unique: dict[str, ContentItem | None] = {}
+    claimed: set[int] = set()
+    for url, item in resolved.items():
+        if item is not None and item.pk in claimed:
+            continue
+        unique[url] = item
+        if item is not None:
+            claimed.add(item.pk)
+    awaiting = clean.channel == Channel.WEB and not submission.email_verified
+    # Only a verified sender's request is folded into their open cases (and told their
+    # references): anyone can type someone else's address. A whole-domain request is never
+    # folded in: even when earlier cases hold every article there today, only this case
+    # closes with the rule that covers tomorrow's.
+    merged = (
+        _already_open(requester, unique, clock_starts=not awaiting)
+        if verified and not clean.whole_domain
+        else {}
+    )
+    fresh = {url: item for url, item in unique.items() if url not in merged}
+    actor_name = _channel_actor(clean.channel, requester, outlet, submission.actor)
+    if not fresh:
+        # Requester, then case, then its stream: the order takedown_confirm takes them in.
+        case = TakedownRequest.objects.select_for_update().get(
+            reference=next(iter(merged.values()))
         )
         audit.append(
             stream=case.audit_stream(),
             actor=actor_name,
-            action="case.received",
-            data={
-                "id": case.pk,
-                "channel": channel,
-                "requester": requester.actor,
-                "outlet": outlet.slug if outlet is not None else None,
-                "basis": clean.basis,
-                "statements": list(clean.statements),
-                "statements_version": STATEMENTS_VERSION,
-                "explanation_digest": audit.text_digest(clean.explanation),
-                "whole_domain": clean.whole_domain or None,
-                "state": state,
-                "deadline_seconds": case.deadline_seconds,
-                "deadline_at": audit.format_time(case.deadline_at) if case.deadline_at else None,
-                # Items by id only: an article's URL can itself name a person.
-                "targets": [[t.pk, t.content_item_id, t.state] for t in targets],
-                "merged_into": sorted(set(merged.values())),
-            },
+            action="case.repeat_received",
+            data={"channel": clean.channel, "urls": len(merged)},
         )
-        if awaiting:
-            case_schedule_expiry(case)
-        else:
-            case = _route(case, outlet=outlet, email_verified=email_verified)
+        return IntakeResult(case=case, created=False, merged=sorted(merged.items()))
+
+    state = CaseState.AWAITING_CONFIRMATION if awaiting else CaseState.OPEN
+    extra: dict[str, object] = (
+        {"confirm_by": now + timedelta(seconds=settings.CONFIRMATION_WINDOW)}
+        if awaiting
+        else _clock_fields(now)
+    )
+    case = _create_case(
+        clean=clean,
+        requester=requester,
+        outlet=outlet,
+        state=state,
+        now=now,
+        source_key=source_key,
+        digest=digest,
+        extra=extra,
+    )
+    targets = Target.objects.bulk_create(
+        Target(
+            case=case,
+            url=url,
+            content_item=item,
+            state=TargetState.PENDING if item is not None else TargetState.NOT_FOUND,
+            outcome_at=None if item is not None else now,
+        )
+        for url, item in fresh.items()
+    )
+    _audit_received(case, clean, requester, outlet, actor_name, targets, merged)
+    if awaiting:
+        case_schedule_expiry(case)
+    else:
+        case = _route(case, outlet=outlet, email_verified=submission.email_verified)
     return IntakeResult(case=case, created=True, merged=sorted(merged.items()))
+
+
+def _audit_received(
+    case: TakedownRequest,
+    clean: CleanRequest,
+    requester: Requester,
+    outlet: Outlet | None,
+    actor: str,
+    targets: list[Target],
+    merged: dict[str, str],
+) -> None:
+    audit.append(
+        stream=case.audit_stream(),
+        actor=actor,
+        action="case.received",
+        data={
+            "id": case.pk,
+            "channel": clean.channel,
+            "requester": requester.actor,
+            "outlet": outlet.slug if outlet is not None else None,
+            "basis": clean.basis or None,
+            "statements": list(clean.statements),
+            "statements_version": case.statements_version or None,
+            "sworn": bool(clean.statements),
+            "explanation_digest": audit.text_digest(clean.explanation),
+            "whole_domain": clean.whole_domain or None,
+            "state": case.state,
+            "deadline_seconds": case.deadline_seconds,
+            "deadline_at": audit.format_time(case.deadline_at) if case.deadline_at else None,
+            # Items by id only: an article's URL can itself name a person.
+            "targets": [[t.pk, t.content_item_id, t.state] for t in targets],
+            "merged_into": sorted(set(merged.values())),
+        },
+    )
+
+
+def _refuse_suspended(
+    clean: CleanRequest,
+    requester: Requester,
+    outlet: Outlet | None,
+    source_key: str | None,
+    digest: str,
+    now: datetime,
+) -> TakedownRequest:
+    """A suspended requester at a public door: the case is recorded and refused at once, and
+    only the email to that address says why (the door shows what it shows everyone)."""
+    case = _create_case(
+        clean=clean,
+        requester=requester,
+        outlet=outlet,
+        state=CaseState.OPEN,
+        now=now,
+        source_key=source_key,
+        digest=digest,
+        extra={},
+    )
+    _audit_received(case, clean, requester, outlet, requester.actor, [], {})
+    case = transition(
+        case,
+        CaseState.REJECTED,
+        actor="system:intake",
+        data={"refused": "requester_suspended"},
+        update={"decided_at": now, "decision_reasons": SUSPENDED_REASONS},
+    )
+    notify(case=case, kind="suspended", audience=Audience.REQUESTER)
+    return case
+
+
+class _SourceTaken(Exception):
+    """Another transaction committed a case with this submission's source key first."""
 
 
 def _create_case(
@@ -650,6 +418,8 @@ def _create_case(
     outlet: Outlet | None,
     state: str,
     now: datetime,
+    source_key: str | None,
+    digest: str,
     extra: dict[str, object],
 ) -> TakedownRequest:
     for _attempt in range(5):
@@ -658,18 +428,24 @@ def _create_case(
                 return TakedownRequest.objects.create(
                     reference=_new_reference(),
                     channel=clean.channel,
+                    source_key=source_key,
+                    request_digest=digest,
                     requester=requester,
                     outlet=outlet,
                     basis=clean.basis,
                     explanation=clean.explanation,
                     statements=list(clean.statements),
-                    statements_version=STATEMENTS_VERSION,
+                    statements_version=STATEMENTS_VERSION if clean.statements else "",
                     whole_domain=clean.whole_domain,
                     state=state,
                     received_at=now,
                     **extra,
                 )
         except IntegrityError:
+            if source_key is not None and (
+                TakedownRequest.objects.filter(source_key=source_key).exists()
+            ):
+                raise _SourceTaken() from None
             # A reference collision (about one in 10^10 per pair): draw another.
             continue
     raise DomainError("could not allocate a case reference; try again", code="busy")

@@ -541,7 +541,14 @@ def test_no_personal_data_in_events(
     again = submit(
         name=distinctive["name"], email=distinctive["email"], urls=[item.source_url]
     ).case
-    submit(name=distinctive["name"], email=distinctive["email"], urls=[item.public_url])
+    submit(
+        channel="staff",
+        email_verified=True,
+        actor="staff:1",
+        name=distinctive["name"],
+        email=distinctive["email"],
+        urls=[item.public_url],
+    )
 
     events = list(AuditEvent.objects.all())
     assert len(events) >= 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -148,7 +149,62 @@ def test_submit_from_the_outlet_is_trusted_and_approved(
     case = TakedownRequest.objects.select_related("requester").get(reference=body["reference"])
     assert case.channel == "staff"
     assert case.requester.email_verified_at is not None  # staff vouch for the address
-    assert AuditEvent.objects.filter(stream=case.audit_stream(), actor="staff:cli").exists()
+    # Entered by whoever ran the command: the operating-system login, never an anonymous actor.
+    received = AuditEvent.objects.get(stream=case.audit_stream(), action="case.received")
+    assert received.actor == f"os:{getpass.getuser()}"
+    # Staff enter what the requester swore, and nothing else.
+    assert case.statements == []
+    assert received.data["sworn"] is False
+
+
+def test_submit_names_the_staff_member_and_records_only_the_statements_given(
+    demo_catalogue: ContentItem, run_command: Any, django_user_model: Any
+) -> None:
+    staff = django_user_model.objects.create_user("ines", is_staff=True)
+    result = submit(
+        run_command,
+        "--url",
+        demo_catalogue.source_url,
+        "--email",
+        "someone@example.org",
+        "--name",
+        "Someone",
+        "--basis",
+        "copyright",
+        "--statement",
+        "owner_or_agent",
+        "--staff",
+        "ines",
+    )
+    assert result.code == 0, result.stderr
+    body = result.json()
+    assert body["statements"] == ["owner_or_agent"]
+    case = TakedownRequest.objects.get(reference=body["reference"])
+    received = AuditEvent.objects.get(stream=case.audit_stream(), action="case.received")
+    assert received.actor == f"staff:{staff.pk}"
+    assert received.data["statements"] == ["owner_or_agent"]
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(("--staff", "nobody"), "nobody"), (("--statement", "made_up"), "--statement")],
+)
+def test_submit_refuses_an_unknown_staff_member_or_statement(
+    demo_catalogue: ContentItem, run_command: Any, args: tuple[str, ...], named: str
+) -> None:
+    result = submit(
+        run_command,
+        "--url",
+        demo_catalogue.source_url,
+        "--email",
+        "someone@example.org",
+        "--name",
+        "Someone",
+        *args,
+    )
+    assert result.code == 2
+    assert named in result.stderr
+    assert nothing_written()
 
 
 def test_submit_from_an_unknown_address_goes_to_review(

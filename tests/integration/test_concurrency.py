@@ -17,7 +17,7 @@ from django.db import connection, connections, transaction
 from rights import audit
 from rights.errors import TransitionNotAllowed
 from rights.models import AuditEvent, Requester, TakedownRequest
-from rights.services.intake import takedown_submit
+from rights.services.intake import IdempotencyConflict, Submission, takedown_submit
 from rights.workflow import CaseState, TargetState, transition
 from tests.factories import (
     ContentItemFactory,
@@ -234,22 +234,29 @@ def test_many_concurrent_appends_keep_one_chain() -> None:
 
 
 @pytest.mark.parametrize("known_requester", [False, True], ids=["new-requester", "known"])
-def test_identical_submissions_make_one_case(known_requester: bool) -> None:
-    """Intake serialises on the requester, so the second submission sees the first's case."""
-    item = ContentItemFactory(outlet=telegraph())
+@pytest.mark.parametrize("channel", ["email", "web", "api"])
+def test_the_same_submission_id_twice_at_once_makes_one_case(
+    known_requester: bool, channel: str
+) -> None:
+    """A redelivered email, a double-clicked form, a retried API call, on two connections at
+    once: the second waits for the first and returns its case."""
+    outlet = telegraph()
+    item = ContentItemFactory(outlet=outlet)
     if known_requester:
         RequesterFactory(email="owner@example.org")
-    fields: dict[str, Any] = {
-        "channel": "email",
-        "email": "owner@example.org",
-        "name": "Owner",
-        "basis": "copyright",
-        "statements": statements_for("copyright"),
-        "urls": [item.source_url],
-    }
+    submission = Submission(
+        channel=channel,
+        email="owner@example.org",
+        name="Owner",
+        basis="copyright",
+        statements=statements_for("copyright"),
+        urls=[item.source_url],
+        external_id="<retry-1@mail.example>",
+        outlet=outlet if channel == "api" else None,
+    )
     ready = threading.Event()
-    a = Racer(hold_open(lambda: takedown_submit(**fields), ready))
-    b = Racer(after(ready, lambda: takedown_submit(**fields)))
+    a = Racer(hold_open(lambda: takedown_submit(submission=submission), ready))
+    b = Racer(after(ready, lambda: takedown_submit(submission=submission)))
     a.start()
     b.start()
     a.finish()
@@ -263,4 +270,34 @@ def test_identical_submissions_make_one_case(known_requester: bool) -> None:
     assert TakedownRequest.objects.count() == 1
     assert Requester.objects.count() == 1
     assert blocked_for(b) >= HOLD * 0.8
+    audit.verify()
+
+
+def test_the_same_id_from_two_senders_at_once_makes_one_case_and_refuses_the_other() -> None:
+    """Different requesters do not serialise on one requester row: the database's unique key
+    on the submission's source decides, and the loser is refused without a trace."""
+    item = ContentItemFactory(outlet=telegraph())
+
+    def send(email: str) -> Any:
+        return takedown_submit(
+            submission=Submission(
+                channel="email",
+                email=email,
+                name="Someone",
+                urls=[item.source_url],
+                external_id="<shared@mail.example>",
+            )
+        )
+
+    ready = threading.Event()
+    a = Racer(hold_open(lambda: send("first@example.org"), ready))
+    b = Racer(after(ready, lambda: send("second@example.org")))
+    a.start()
+    b.start()
+    a.finish()
+    b.finish()
+
+    assert a.error is None
+    assert isinstance(b.error, IdempotencyConflict)
+    assert TakedownRequest.objects.count() == 1
     audit.verify()

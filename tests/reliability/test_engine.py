@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rights.models import ContentItem, TakedownRequest
-from rights.services.intake import takedown_submit
+from rights.services.intake import Submission, takedown_submit
 from rights.statements import REQUIRED_STATEMENTS
 from rights.workflow import CaseState, ContentStatus
 from tests.factories import ContentItemFactory, telegraph
@@ -20,7 +20,7 @@ pytestmark = [requires_postgres, pytest.mark.stack]
 
 
 def submit(item: ContentItem, *, trusted: bool, **extra: Any) -> str:
-    result = takedown_submit(
+    submission = Submission(
         channel="staff" if trusted else "email",
         email="desk@telegraph.co.uk" if trusted else f"someone{item.pk}@example.org",
         name="Desk",
@@ -31,7 +31,7 @@ def submit(item: ContentItem, *, trusted: bool, **extra: Any) -> str:
         actor="staff:test" if trusted else "",
         **extra,
     )
-    return result.case.reference
+    return takedown_submit(submission=submission).case.reference
 
 
 def test_trusted_removed_in_seconds_and_untrusted_failsafe(stack: Stack) -> None:

@@ -98,18 +98,18 @@ CRASH_AFTER_COMMIT = textwrap.dedent(
     import django
     django.setup()
     from django.db import transaction
-    from rights.services.intake import takedown_submit
+    from rights.services.intake import Submission, takedown_submit
     from rights.statements import REQUIRED_STATEMENTS
 
     with transaction.atomic():
         # Registered first, so it runs first: the process dies after the commit and before
         # the intake's own hook publishes the task.
         transaction.on_commit(lambda: os._exit(3))
-        result = takedown_submit(
+        result = takedown_submit(submission=Submission(
             channel="staff", email="desk@telegraph.co.uk", name="Desk", basis="copyright",
             urls=[sys.argv[1]], statements=list(REQUIRED_STATEMENTS["copyright"]),
             email_verified=True, actor="staff:test",
-        )
+        ))
         print(result.case.reference, flush=True)
     """
 )

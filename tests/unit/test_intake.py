@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,9 @@ from django.utils import timezone
 from rights import audit
 from rights.errors import DomainError, TransitionNotAllowed
 from rights.models import AuditEvent, ContentItem, Outlet, Requester, TakedownRequest, Target
-from rights.services.intake import (
-    InvalidRequest,
-    check_takedown,
-    decide_trust,
-    takedown_confirm,
-)
+from rights.services.intake import InvalidRequest, Submission, takedown_confirm
+from rights.services.intake_checks import check_takedown
+from rights.services.trust import decide_trust
 from rights.statements import REQUIRED_STATEMENTS, STATEMENTS_VERSION
 from rights.workflow import CaseState, TargetState, transition
 from tests.factories import (
@@ -135,10 +133,12 @@ def test_long_name(submit: Any, nothing_written: None, item: Any) -> None:
 def test_missing_sworn_statements(
     submit: Any, nothing_written: None, item: Any, basis: str
 ) -> None:
+    """The web form and the API require the requester to swear, at the door."""
     required = list(REQUIRED_STATEMENTS[basis])
     for missing in required:
         error = refused(
             submit,
+            channel="web",
             urls=[item.source_url],
             basis=basis,
             statements=[s for s in required if s != missing],
@@ -146,7 +146,7 @@ def test_missing_sworn_statements(
         assert error.field == "statements"
         assert missing in error.errors["statements"]
         assert basis in error.errors["statements"]
-    error = refused(submit, urls=[item.source_url], basis=basis, statements=[])
+    error = refused(submit, channel="web", urls=[item.source_url], basis=basis, statements=[])
     for statement in required:
         assert statement in error.errors["statements"]
 
@@ -285,20 +285,24 @@ def test_names_are_stored_nfc_and_invisible_joiners_accepted(submit: Any, item: 
 
 def test_nfc_name_matches_precomposed(submit: Any, item: Any) -> None:
     first = check_takedown(
-        channel="email",
-        email="a@example.org",
-        name="Jose\u0301",
-        basis="copyright",
-        urls=[item.source_url],
-        statements=statements_for(),
+        Submission(
+            channel="email",
+            email="a@example.org",
+            name="Jose\u0301",
+            basis="copyright",
+            urls=[item.source_url],
+            statements=statements_for(),
+        )
     )
     second = check_takedown(
-        channel="email",
-        email="a@example.org",
-        name="Jos\u00e9",
-        basis="copyright",
-        urls=[item.source_url],
-        statements=statements_for(),
+        Submission(
+            channel="email",
+            email="a@example.org",
+            name="Jos\u00e9",
+            basis="copyright",
+            urls=[item.source_url],
+            statements=statements_for(),
+        )
     )
     assert first.name == second.name == "José"
 
@@ -306,7 +310,7 @@ def test_nfc_name_matches_precomposed(submit: Any, item: Any) -> None:
 @pytest.mark.smoke
 @pytest.mark.parametrize("basis", ["", "dmca", "COPYRIGHT", None, 3])
 def test_unknown_basis(submit: Any, nothing_written: None, item: Any, basis: Any) -> None:
-    error = refused(submit, urls=[item.source_url], basis=basis)
+    error = refused(submit, channel="web", urls=[item.source_url], basis=basis)
     assert error.field == "basis"
     assert "copyright" in error.errors["basis"]
     assert "statements" not in error.errors
@@ -364,14 +368,32 @@ def test_api_request_needs_its_outlet(submit: Any, nothing_written: None, item: 
 
 
 @pytest.mark.smoke
-def test_suspended_requester_refused(submit: Any, item: Any) -> None:
+def test_suspended_requester_is_refused_plainly_to_staff(submit: Any, item: Any) -> None:
     RequesterFactory(email="owner@example.org", suspended_at=timezone.now())
     before = counts()
     with pytest.raises(DomainError) as excinfo:
-        submit(urls=[item.source_url], email="Owner@Example.org")
+        submit(channel="staff", urls=[item.source_url], email="Owner@Example.org")
     assert excinfo.value.code == "requester_suspended"
     assert excinfo.value.field == "email"
     assert counts() == before
+
+
+@pytest.mark.parametrize("channel", ["web", "email"])
+def test_a_public_door_answers_a_suspended_requester_as_anyone_else(
+    submit: Any, item: Any, channel: str
+) -> None:
+    """Nothing the door returns tells a suspended address from any other: a case is made, and
+    only the email to that address says it was refused, and why."""
+    RequesterFactory(email="owner@example.org", suspended_at=timezone.now())
+    result = submit(channel=channel, urls=[item.source_url], email="owner@example.org")
+    assert result.created
+    assert result.merged == []
+    case = TakedownRequest.objects.get(pk=result.case.pk)
+    assert case.state == CaseState.REJECTED
+    assert list(case.notifications.values_list("kind", flat=True)) == ["suspended"]
+    assert ContentItem.objects.get(pk=item.pk).status == "live"
+    refused_event = AuditEvent.objects.get(stream=case.audit_stream(), action="case.rejected")
+    assert refused_event.data["refused"] == "requester_suspended"
 
 
 # --- Normalisation and resolution --------------------------------------------------------
@@ -546,8 +568,14 @@ def test_whole_domain_without_items(submit: Any, item: Any) -> None:
 # --- Merging repeats ---------------------------------------------------------------------
 
 
+def verified(submit: Any) -> Any:
+    """Submissions from a sender whose address is verified (staff vouch for it)."""
+    return functools.partial(submit, channel="staff", email_verified=True, actor="staff:1")
+
+
 @pytest.mark.smoke
 def test_repeat_request_returns_the_open_case(submit: Any, item: Any) -> None:
+    submit = verified(submit)
     first = submit(urls=[item.source_url])
     cases_before = TakedownRequest.objects.count()
     targets_before = Target.objects.count()
@@ -566,6 +594,7 @@ def test_repeat_request_returns_the_open_case(submit: Any, item: Any) -> None:
 
 
 def test_partially_new_request_makes_a_case_for_the_new_urls(submit: Any, item: Any) -> None:
+    submit = verified(submit)
     first = submit(urls=[item.source_url])
     new_item = ContentItemFactory(outlet=item.outlet)
     second = submit(urls=[item.source_url, new_item.source_url])
@@ -609,11 +638,85 @@ def test_email_repeat_of_unconfirmed_web_request_starts_a_clock(
     assert case.state == CaseState.IN_REVIEW
 
 
-def test_unconfirmed_web_repeat_merges_into_the_waiting_case(submit: Any, item: Any) -> None:
-    first = submit(channel="web", urls=[item.source_url])
-    again = submit(channel="web", urls=[item.source_url])
+def test_double_clicked_form_makes_one_case(submit: Any, item: Any) -> None:
+    first = submit(channel="web", urls=[item.source_url], external_id="form-token-1")
+    again = submit(channel="web", urls=[item.source_url], external_id="form-token-1")
     assert not again.created
     assert again.case.pk == first.case.pk
+    assert TakedownRequest.objects.count() == 1
+
+
+def test_an_unverified_submission_never_touches_a_verified_requesters_case(
+    submit: Any, item: Any
+) -> None:
+    """Anyone can type someone else's address: no merge, no rename, no reference or state
+    leaked, and nothing appended to the other case's trail."""
+    theirs = verified(submit)(urls=[item.source_url], name="Ann Owner", organisation="Press")
+    trail = list(AuditEvent.objects.filter(stream=theirs.case.audit_stream()))
+    for channel in ("email", "web"):
+        other = submit(
+            channel=channel,
+            email="owner@example.org",
+            name="Mallory",
+            organisation="Mallory Ltd",
+            urls=[item.source_url],
+        )
+        assert other.created
+        assert other.case.pk != theirs.case.pk
+        assert other.merged == []
+        assert theirs.case.reference not in str(other.case.__dict__)
+    requester = Requester.objects.get(email="owner@example.org")
+    assert (requester.name, requester.organisation) == ("Ann Owner", "Press")
+    assert list(AuditEvent.objects.filter(stream=theirs.case.audit_stream())) == trail
+
+
+@pytest.mark.parametrize("channel", ["email", "web", "api"])
+def test_the_same_id_with_another_request_is_refused_and_writes_nothing(
+    submit: Any, item: Any, outlet: Outlet, channel: str
+) -> None:
+    extra = {"outlet": outlet} if channel == "api" else {}
+    first = submit(channel=channel, urls=[item.source_url], external_id="<id-1@x>", **extra)
+    before = counts()
+    other = ContentItemFactory(outlet=outlet)
+    with pytest.raises(DomainError) as excinfo:
+        submit(channel=channel, urls=[other.source_url], external_id="<id-1@x>", **extra)
+    assert excinfo.value.code == "idempotency_conflict"
+    assert excinfo.value.field == "external_id"
+    assert first.case.reference not in str(excinfo.value)
+    assert counts() == before
+    again = submit(channel=channel, urls=[item.source_url], external_id="<id-1@x>", **extra)
+    assert again.case.pk == first.case.pk
+    assert not again.created
+
+
+def test_ids_are_scoped_to_their_door_and_partner(submit: Any, item: Any, outlet: Outlet) -> None:
+    other_partner = OutletFactory(slug="other-partner", is_partner=True)
+    doors = [
+        {"channel": "email"},
+        {"channel": "web"},
+        {"channel": "api", "outlet": outlet},
+        {"channel": "api", "outlet": other_partner},
+    ]
+    cases = {
+        submit(urls=[item.source_url], external_id="k", email=f"p{n}@example.org", **door).case.pk
+        for n, door in enumerate(doors)
+    }
+    assert len(cases) == 4
+
+
+@pytest.mark.parametrize("channel", ["email", "staff"])
+def test_email_and_staff_may_arrive_without_sworn_statements(
+    submit: Any, item: Any, channel: str
+) -> None:
+    result = submit(channel=channel, urls=[item.source_url], basis="", statements=[])
+    case = TakedownRequest.objects.get(pk=result.case.pk)
+    assert case.statements == []
+    assert case.statements_version == ""
+    assert case.basis == ""
+    received = AuditEvent.objects.get(stream=case.audit_stream(), action="case.received")
+    assert received.data["sworn"] is False
+    assert received.data["statements"] == []
+    assert received.data["statements_version"] is None
 
 
 def test_duplicate_urls_in_one_request_make_one_target(submit: Any, item: Any) -> None:

@@ -8,6 +8,7 @@ fault on stderr; nothing is written. An unknown case reference exits with status
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +19,8 @@ from rights import selectors
 from rights.errors import DomainError
 from rights.models import Channel, TakedownRequest, Target
 from rights.services import review
-from rights.services.intake import IntakeResult, InvalidRequest, takedown_submit
-from rights.statements import REQUIRED_STATEMENTS, Basis
+from rights.services.intake import IntakeResult, InvalidRequest, Submission, takedown_submit
+from rights.statements import STATEMENTS, Basis
 
 # The service names its inputs; the person at the terminal typed options.
 OPTION_OF_FIELD = {
@@ -30,6 +31,7 @@ OPTION_OF_FIELD = {
     "explanation": "--explanation",
     "urls": "--url",
     "whole_domain": "--domain",
+    "statements": "--statement",
 }
 EXIT_INVALID = 2
 EXIT_NOT_FOUND = 1
@@ -57,7 +59,8 @@ def case_json(case: TakedownRequest, targets: list[Target]) -> dict[str, Any]:
         "reference": case.reference,
         "state": case.state,
         "channel": case.channel,
-        "basis": case.basis,
+        "basis": case.basis or None,
+        "statements": list(case.statements),
         "trusted": case.trusted,
         "whole_domain": case.whole_domain or None,
         "received_at": iso(case.received_at),
@@ -119,10 +122,27 @@ class Command(BaseCommand):
         submit.add_argument("--organisation", default="", help="the requester's organisation")
         submit.add_argument(
             "--basis",
-            default=Basis.COPYRIGHT.value,
-            help=f"legal basis: {', '.join(Basis.values)} (default: copyright)",
+            default="",
+            help=f"legal basis the requester gave: {', '.join(Basis.values)} (default: none)",
+        )
+        submit.add_argument(
+            "--statement",
+            action="append",
+            dest="statements",
+            default=[],
+            metavar="KEY",
+            help=(
+                "a statement the requester swore to, in its current wording (repeatable; none "
+                f"by default, and none is ever assumed): {', '.join(sorted(STATEMENTS))}"
+            ),
         )
         submit.add_argument("--explanation", default="", help="why the content should go")
+        submit.add_argument(
+            "--staff",
+            default="",
+            metavar="USERNAME",
+            help="the staff member entering it (default: the operating-system login)",
+        )
 
         show = sub.add_parser("show", help="show one case and its targets")
         show.add_argument("reference", help="the case reference, e.g. TD-7K3M9QX")
@@ -153,21 +173,30 @@ class Command(BaseCommand):
 
     def submit(self, options: dict[str, Any]) -> dict[str, Any]:
         urls: list[str] = options["urls"]
-        basis: str = options["basis"]
+        if options["staff"]:
+            user = selectors.staff_user(options["staff"])
+            if user is None:
+                raise CommandError(
+                    f"no active staff user named {options['staff']!r}", returncode=EXIT_INVALID
+                )
+            actor = f"staff:{user.pk}"
+        else:
+            actor = f"os:{getpass.getuser()}"
+        submission = Submission(
+            channel=Channel.STAFF,
+            email=options["email"],
+            name=options["name"],
+            organisation=options["organisation"],
+            basis=options["basis"],
+            explanation=options["explanation"],
+            statements=options["statements"],
+            urls=urls,
+            whole_domain=options["domain"],
+            email_verified=True,
+            actor=actor,
+        )
         try:
-            result: IntakeResult = takedown_submit(
-                channel=Channel.STAFF,
-                email=options["email"],
-                name=options["name"],
-                organisation=options["organisation"],
-                basis=basis,
-                explanation=options["explanation"],
-                statements=list(REQUIRED_STATEMENTS.get(basis, ())),
-                urls=urls,
-                whole_domain=options["domain"],
-                email_verified=True,
-                actor="staff:cli",
-            )
+            result: IntakeResult = takedown_submit(submission=submission)
         except DomainError as exc:
             raise CommandError(error_message(exc, urls), returncode=EXIT_INVALID) from exc
         case = selectors.case_detail(result.case.reference)
