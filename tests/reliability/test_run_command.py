@@ -66,7 +66,14 @@ def readme_command(commands: list[str], prefix: str) -> str:
 def runtime_venv() -> Path:
     """A virtualenv that scripts/setup made from requirements.txt alone; built once per hash."""
     digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()[:16]
-    version = f"py{sys.version_info.major}{sys.version_info.minor}"
+    # The interpreter scripts/setup will use: a new terminal's python3.
+    version = subprocess.run(
+        ["python3", "-c", "import sys; print(f'py{sys.version_info[0]}{sys.version_info[1]}')"],
+        env=fresh_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     cache = Path(os.environ.get("RUNTIME_VENV_CACHE") or Path.home() / ".cache" / "rights")
     cache.mkdir(parents=True, exist_ok=True)
     venv = cache / f"runtime-venv-{version}-{digest}"
@@ -87,15 +94,17 @@ def runtime_venv() -> Path:
 
 
 def fresh_env() -> dict[str, str]:
-    """A new terminal's environment: no virtualenv active, none of the test suite's settings."""
+    """A new terminal's environment: no virtualenv active, none of the test suite's settings;
+    the machine's own configuration (locale, pip's index and proxies) kept."""
     bin_dir = str(Path(sys.executable).parent)
     path = os.pathsep.join(
         p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != bin_dir
     )
     env = {"PATH": path, "HOME": os.environ.get("HOME", str(Path.home()))}
-    for name in ("LANG", "LC_ALL", "TMPDIR", "PIP_CACHE_DIR"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    machine = ("LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
+    for name, value in os.environ.items():
+        if name in machine or name.startswith("PIP_") or name.lower().endswith("_proxy"):
+            env[name] = value
     return env
 
 
