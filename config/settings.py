@@ -110,7 +110,10 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the single-machine demo database: wait for the writer instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # IMMEDIATE: a writing transaction takes the write lock when it begins, so the web, the
+    # worker and the standby sweeper queue for it instead of failing with "database is locked"
+    # when a reader upgrades to a writer.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

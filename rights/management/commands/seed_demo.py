@@ -2,9 +2,10 @@
 
 Seven outlets with verified domains (one a news portal that also hands out free mail, whose
 domain lends no trust) and a few hundred republished articles, generated from word lists with a
-fixed seed, so that every run (on any machine, on any day) describes the same catalogue. Idempotent: outlets and domains are keyed on their slug and domain, and articles that
-already exist are left exactly as they are, because their status belongs to the workflow (a demo
-item removed by a takedown must stay removed when the catalogue is seeded again).
+fixed seed, so that every run (on any machine, on any day) describes the same catalogue.
+Idempotent: outlets and domains are keyed on their slug and domain, and articles that already
+exist are left exactly as they are, because their status belongs to the workflow (a demo item
+removed by a takedown must stay removed when the catalogue is seeded again).
 """
 
 from __future__ import annotations
