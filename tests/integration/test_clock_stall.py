@@ -9,9 +9,14 @@ with time-machine (the service's clock follows it here, see tests/conftest.py).
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,7 +46,7 @@ from rights.services.notifications import notification_send
 from rights.workflow import CaseState, ContentStatus, TargetState
 from tests.factories import ContentItemFactory, OutletFactory, telegraph_items
 from tests.slow_cms import SlowCMS
-from tests.stack import WEBHOOK_SECRET
+from tests.stack import ROOT, WEBHOOK_SECRET
 
 pytestmark = [
     pytest.mark.django_db,
@@ -231,6 +236,79 @@ def test_failsafe_of_the_largest_case_goes_in_chunks_and_resumes(
     assert actions.count("target.disabled") == 1100
     assert actions.count("case.disabled_pending_review") == 1
     audit.verify()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failsafe_killed_mid_way_keeps_its_chunks_and_resumes(
+    submit: Any, tmp_path: Path
+) -> None:
+    """The standby sweeper is killed while it disables a 1,100-target case: what it did is
+    committed chunk by chunk (visible from another connection while it runs), and the next
+    sweeper carries on with the targets still pending."""
+    case = _largest_case(submit)
+    now = timezone.now()
+    TakedownRequest.objects.filter(pk=case.pk).update(
+        received_at=now - timedelta(hours=22),
+        clock_started_at=now - timedelta(hours=22),
+        deadline_at=now + timedelta(hours=2),
+        next_check_at=now,
+    )
+    disabled = Target.objects.filter(case=case, state=TargetState.DISABLED)
+    sweeper = subprocess.Popen(
+        [sys.executable, "manage.py", "sweep", "--once"],
+        cwd=ROOT,
+        env=_sweeper_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        seen = 0
+        while sweeper.poll() is None and not 0 < seen < 1100:
+            seen = disabled.count()
+            time.sleep(0.02)
+    finally:
+        sweeper.kill()
+        sweeper.wait(30)
+    assert 0 < seen < 1100, "the fail-safe's work only showed up all at once"
+    kept = disabled.count()
+    assert kept % 100 == 0  # whole chunks, each committed on its own
+    # The next sweeper finishes the job (the dead one's lease cleared, as if it had run out).
+    for _ in range(20):
+        case.refresh_from_db()
+        if case.state == CaseState.DISABLED_PENDING_REVIEW:
+            break
+        TakedownRequest.objects.filter(pk=case.pk).update(lease_until=None)
+        resumed = subprocess.run(
+            [sys.executable, "manage.py", "sweep", "--once"],
+            cwd=ROOT,
+            env=_sweeper_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert resumed.returncode == 0, resumed.stderr
+    assert case.state == CaseState.DISABLED_PENDING_REVIEW
+    assert disabled.count() == 1100
+    assert LadderRung.objects.filter(case=case, rung="failsafe").count() == 1
+    effects = RemovalEffect.objects.filter(target__case=case, backend="catalogue")
+    assert effects.filter(action="disable", done_at__isnull=False).count() == 1100
+    assert (
+        AuditEvent.objects.filter(stream=case.audit_stream(), action="target.disabled").count()
+        == 1100
+    )
+    audit.verify()
+
+
+def _sweeper_env(tmp_path: Path) -> dict[str, str]:
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+    }
 
 
 # --- 4. Effect configuration never undoes a rung; a typo stops start-up -----------------------
