@@ -26,6 +26,7 @@ from rights.models import (
     TakedownRequest,
     Target,
 )
+from rights.presenters import Viewer, ViewerKind
 from rights.workflow import CLOCK_RUNNING_STATES, CLOSED_CASE_STATES, CaseState, TargetState
 
 if TYPE_CHECKING:
@@ -75,17 +76,26 @@ def staff_user(username: str) -> AbstractBaseUser | None:
     return get_user_model().objects.filter(username=username, is_active=True, is_staff=True).first()
 
 
-def case_list(*, open_only: bool = False) -> QuerySet[TakedownRequest]:
-    cases = TakedownRequest.objects.order_by("-received_at")
-    if open_only:
-        cases = cases.exclude(state__in=CLOSED_CASE_STATES)
-    return cases
+def cases_visible_to(viewer: Viewer) -> QuerySet[TakedownRequest]:
+    """The cases `viewer` may see, scoped by construction: a partner its outlet's, a requester
+    their own, staff all. Every read of cases for a door starts here."""
+    cases = TakedownRequest.objects.all()
+    if viewer.kind == ViewerKind.STAFF:
+        return cases
+    # A viewer without its outlet or requester sees nothing (never "cases without one").
+    if viewer.kind == ViewerKind.PARTNER and viewer.outlet_id is not None:
+        return cases.filter(outlet_id=viewer.outlet_id)
+    if viewer.kind == ViewerKind.REQUESTER and viewer.requester_id is not None:
+        return cases.filter(requester_id=viewer.requester_id)
+    return cases.none()
 
 
-def case_detail(reference: str) -> TakedownRequest | None:
-    """A case with its targets and their items, in three queries whatever the size."""
-    return (
-        TakedownRequest.objects.select_related("requester", "outlet")
+def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[Target]] | None:
+    """One case `viewer` may see, with its targets and their items (two queries whatever the
+    size), or None: another outlet's or another requester's case does not exist for them."""
+    case = (
+        cases_visible_to(viewer)
+        .select_related("requester", "outlet")
         .prefetch_related(
             Prefetch(
                 "targets",
@@ -95,15 +105,15 @@ def case_detail(reference: str) -> TakedownRequest | None:
         .filter(reference=reference.strip().upper())
         .first()
     )
+    return (case, list(case.targets.all())) if case is not None else None
 
 
-def case_summaries(*, open_only: bool = False) -> QuerySet[CaseSummary]:
-    """`case_list`, newest first, with each case's `target_count` (one query, no N+1)."""
-    return (
-        case_list(open_only=open_only)
-        .annotate(target_count=Count("targets"))
-        .order_by("-received_at", "-pk")
-    )
+def case_summaries(*, viewer: Viewer, open_only: bool = False) -> QuerySet[CaseSummary]:
+    """The cases `viewer` may see, newest first, with each one's `target_count` (one query)."""
+    cases = cases_visible_to(viewer)
+    if open_only:
+        cases = cases.exclude(state__in=CLOSED_CASE_STATES)
+    return cases.annotate(target_count=Count("targets")).order_by("-received_at", "-pk")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -18,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rights import selectors
 from rights.errors import DomainError
 from rights.models import Channel, TakedownRequest, Target
+from rights.presenters import Viewer, case_present, iso
 from rights.services import review
 from rights.services.intake import IntakeResult, InvalidRequest, Submission, takedown_submit
 from rights.statements import STATEMENTS, Basis
@@ -33,6 +33,8 @@ OPTION_OF_FIELD = {
     "whole_domain": "--domain",
     "statements": "--statement",
 }
+# The command is run by staff on the server: it sees every case.
+STAFF = Viewer.staff()
 EXIT_INVALID = 2
 EXIT_NOT_FOUND = 1
 DECISIONS = {
@@ -42,33 +44,13 @@ DECISIONS = {
 }
 
 
-def iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat() if moment is not None else None
-
-
-def target_json(target: Target) -> dict[str, Any]:
-    return {
-        "url": target.url,
-        "state": target.state,
-        "content_item": target.content_item.slug if target.content_item is not None else None,
-    }
-
-
-def case_json(case: TakedownRequest, targets: list[Target]) -> dict[str, Any]:
-    return {
-        "reference": case.reference,
-        "state": case.state,
-        "channel": case.channel,
-        "basis": case.basis or None,
-        "statements": list(case.statements),
-        "trusted": case.trusted,
-        "whole_domain": case.whole_domain or None,
-        "received_at": iso(case.received_at),
-        "clock_started_at": iso(case.clock_started_at),
-        "deadline_at": iso(case.deadline_at),
-        "closed_at": iso(case.closed_at),
-        "targets": [target_json(t) for t in targets],
-    }
+def _shown(
+    viewer_case: tuple[TakedownRequest, list[Target]] | None, reference: str
+) -> dict[str, Any]:
+    if viewer_case is None:
+        raise CommandError(f"no case with reference {reference!r}", returncode=EXIT_NOT_FOUND)
+    case, targets = viewer_case
+    return case_present(case, targets=targets, viewer=STAFF).as_dict()
 
 
 def _field_label(field: str, urls: list[str]) -> str:
@@ -199,19 +181,18 @@ class Command(BaseCommand):
             result: IntakeResult = takedown_submit(submission=submission)
         except DomainError as exc:
             raise CommandError(error_message(exc, urls), returncode=EXIT_INVALID) from exc
-        case = selectors.case_detail(result.case.reference)
-        assert case is not None  # just committed
-        body = case_json(case, list(case.targets.all()))
+        body = _shown(selectors.case_for(viewer=STAFF, reference=result.case.reference), "")
         body["created"] = result.created
         body["merged"] = [{"url": url, "reference": ref} for url, ref in result.merged]
         return body
 
     def decide(self, decision: str, options: dict[str, Any]) -> dict[str, Any]:
-        case = selectors.case_detail(options["reference"])
-        if case is None:
+        found = selectors.case_for(viewer=STAFF, reference=options["reference"])
+        if found is None:
             raise CommandError(
                 f"no case with reference {options['reference']!r}", returncode=EXIT_NOT_FOUND
             )
+        case = found[0]
         user = selectors.staff_user(options["staff"])
         if user is None:
             raise CommandError(
@@ -231,10 +212,7 @@ class Command(BaseCommand):
         return self.show(case.reference)
 
     def show(self, reference: str) -> dict[str, Any]:
-        case = selectors.case_detail(reference)
-        if case is None:
-            raise CommandError(f"no case with reference {reference!r}", returncode=EXIT_NOT_FOUND)
-        return case_json(case, list(case.targets.all()))
+        return _shown(selectors.case_for(viewer=STAFF, reference=reference), reference)
 
     def list_cases(self, *, open_only: bool) -> list[dict[str, Any]]:
         return [
@@ -248,5 +226,5 @@ class Command(BaseCommand):
                 "closed_at": iso(case.closed_at),
                 "target_count": case.target_count,
             }
-            for case in selectors.case_summaries(open_only=open_only)
+            for case in selectors.case_summaries(viewer=STAFF, open_only=open_only)
         ]
