@@ -184,6 +184,11 @@ def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def stream_head_seq(stream: str) -> int:
+    """The sequence number of the newest event in `stream` (0 when it has none)."""
+    return AuditStream.objects.filter(name=stream).values_list("seq", flat=True).first() or 0
+
+
 def _take_next(stream: str) -> tuple[int, str] | None:
     """Advance the stream's sequence; the new number and the current head's hash."""
     with connection.cursor() as cursor:

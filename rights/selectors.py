@@ -108,6 +108,23 @@ def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[T
     return (case, list(case.targets.all())) if case is not None else None
 
 
+def case_by_status_link(reference: str) -> tuple[Viewer, TakedownRequest, list[Target]] | None:
+    """The case a requester's secret status link names, shown as that case's requester sees it.
+
+    The verified link is the requester's proof of access (links.reference_from_status_token):
+    it scopes the read to this one case and its own requester.
+    """
+    owner = TakedownRequest.objects.filter(reference=reference).values_list(
+        "requester_id", flat=True
+    )
+    requester_id = owner.first()
+    if requester_id is None:
+        return None
+    viewer = Viewer(ViewerKind.REQUESTER, requester_id=requester_id)
+    found = case_for(viewer=viewer, reference=reference)
+    return (viewer, *found) if found is not None else None
+
+
 def case_summaries(*, viewer: Viewer, open_only: bool = False) -> QuerySet[CaseSummary]:
     """The cases `viewer` may see, newest first, with each one's `target_count` (one query)."""
     cases = cases_visible_to(viewer)

@@ -10,6 +10,7 @@ from rights.models.enforcement import (
     Suppression,
     SuppressionKind,
     SweeperRun,
+    Transport,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "SweeperRun",
     "TakedownRequest",
     "Target",
+    "Transport",
 ]

@@ -125,6 +125,10 @@ class Audience(models.TextChoices):
     LEADS = "leads", "Leads"
 
 
+class Transport(models.TextChoices):
+    EMAIL = "email", "Email"
+
+
 class Notification(models.Model):
     """The outbox: a message is a row first, sent by a task, retried, and marked sent once.
 
@@ -134,6 +138,7 @@ class Notification(models.Model):
     key = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=32)
     audience = models.CharField(max_length=16, choices=Audience.choices)
+    transport = models.CharField(max_length=16, choices=Transport.choices, default=Transport.EMAIL)
     case = models.ForeignKey(
         "rights.TakedownRequest", on_delete=models.PROTECT, related_name="notifications"
     )

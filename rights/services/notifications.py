@@ -10,111 +10,69 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
+from django.template.loader import render_to_string
 
-from rights import audit, clock
+from rights import audit, clock, links
 from rights.deadlines import retry_backoff
 from rights.dispatch import enqueue
-from rights.models import Audience, Notification, TakedownRequest
+from rights.models import Audience, Notification, TakedownRequest, Transport
 from rights.workflow import TargetState
 
 logger = logging.getLogger(__name__)
+TASK_SEND = "rights.notification_send"
 
-MESSAGES: dict[str, tuple[str, str]] = {
-    "received": (
-        "We received your request {ref}",
-        "We received your removal request {ref}. It will be decided, and the content named in "
-        "it dealt with, by {deadline}.",
-    ),
-    "removed": (
-        "Your request {ref}: the content has been removed",
-        "The content named in your request {ref} has been removed and will not be republished.",
-    ),
-    "suspended": (
-        "Your request {ref} was not accepted",
-        "Requests from this address are suspended after repeated manifestly unfounded "
-        "requests, so your request {ref} was not accepted. If you believe this is wrong, "
-        "reply to this message, quoting {ref}.",
-    ),
-    "not_found": (
-        "Your request {ref}: we do not publish what it names",
-        "We looked for every address in your request {ref} on our site, under every spelling "
-        "(http or https, with or without www, AMP and mobile editions, with or without the "
-        "final slash), and we do not publish any of them, so there is nothing for us to "
-        "remove and the request is closed.",
-    ),
-    "rejected": (
-        "Your request {ref} has been decided",
-        "Your request {ref} was reviewed and not granted. The reasons are available from the "
-        "takedown team on request, quoting {ref}.",
-    ),
-    "restored": (
-        "Case {ref}: content restored",
-        "Content removed under case {ref} has been restored after review.",
-    ),
-    "reminder": (
-        "Reminder: case {ref} is half-way to its deadline",
-        "Case {ref} is half-way to its deadline and not all of it is dealt with. "
-        "Deadline: {deadline}.",
-    ),
-    "escalation": (
-        "Escalation: case {ref} is undecided with little time left",
-        "Case {ref} is still undecided. The fail-safe will disable its content before the "
-        "deadline ({deadline}) unless someone decides first.",
-    ),
-    "failsafe": (
-        "Fail-safe: content of case {ref} disabled pending review",
-        "Nobody decided case {ref} in time, so its content has been disabled pending review. "
-        "Deadline: {deadline}.",
-    ),
-    "breach": (
-        "BREACH: case {ref} missed its deadline",
-        "Case {ref} did not reach an outcome by its deadline ({deadline}). Enforcement goes on.",
-    ),
-    "disabled": (
-        "Your request {ref}: the content has been disabled pending review",
-        "The content named in your request {ref} has been disabled pending review: it is no "
-        "longer shown while our staff decide on your request. We will write again with the "
-        "decision.",
-    ),
-    "pending_review": (
-        "Reminder: case {ref} is disabled pending review and needs a decision",
-        "The fail-safe disabled the content of case {ref} because nobody decided it by its "
-        "deadline ({deadline}). It stays disabled until someone approves or rejects it.",
-    ),
-    "dead_letter": (
-        "Action needed: the CMS refused a removal step of case {ref}",
-        "A removal backend refused a step of case {ref} for good, so it will not be retried "
-        "on its own. See Removal effects in the admin (dead letters), fix the cause, and "
-        "retry it there. Our own copy is handled apart from the CMS and is not held up.",
-    ),
+# Each kind's subject; its words are the template rights/email/<kind>.txt, and requester
+# messages are also sent as HTML (the same words, with the status link as a button).
+SUBJECTS: dict[str, str] = {
+    "received": "We received your request {ref}",
+    "removed": "Your request {ref}: the content has been removed",
+    "not_found": "Your request {ref}: we do not publish what it names",
+    "suspended": "Your request {ref} was not accepted",
+    "disabled": "Your request {ref}: the content has been disabled pending review",
+    "rejected": "Your request {ref} has been decided",
+    "restored": "Your request {ref}: content restored after review",
+    "reminder": "Reminder: case {ref} is half-way to its deadline",
+    "escalation": "Escalation: case {ref} is undecided with little time left",
+    "failsafe": "Fail-safe: content of case {ref} disabled pending review",
+    "breach": "BREACH: case {ref} missed its deadline",
+    "pending_review": "Reminder: case {ref} is disabled pending review and needs a decision",
+    "dead_letter": "Action needed: the CMS refused a removal step of case {ref}",
 }
 
 
 def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str = "") -> bool:
-    """Put one message in the outbox; False when it was there already (same key).
+    """Put one message in the outbox for the event that just happened; False when it was there
+    already.
 
-    `key_suffix` tells apart messages of one kind that recur (the n-th reminder, say).
+    One message per event: the key names the case's newest audit event (appended in the same
+    transaction, before this call), so a retry of the same step adds nothing while the same kind
+    of event happening again (content removed again after an appeal) sends again.
+    `key_suffix` names the occurrence instead, for messages with no event of their own (the
+    n-th reminder, say).
     """
-    if kind not in MESSAGES:
+    if kind not in SUBJECTS:
         raise ValueError(f"no message for {kind!r}")
-    key = f"{case.reference}:{kind}:{audience}" + (f":{key_suffix}" if key_suffix else "")
+    occurrence = key_suffix or f"e{audit.stream_head_seq(case.audit_stream())}"
     notification, created = Notification.objects.get_or_create(
-        key=key,
+        key=f"{case.reference}:{kind}:{audience}:{occurrence}",
         defaults={
             "kind": kind,
             "audience": audience,
             "case": case,
+            "transport": Transport.EMAIL,
             "next_attempt_at": clock.now(),
         },
     )
     if created:
-        enqueue("rights.notification_send", notification.pk)
+        enqueue(TASK_SEND, notification.pk)
     return created
 
 
@@ -126,41 +84,66 @@ def _address(notification: Notification) -> str:
     return str(settings.REVIEWERS_EMAIL)
 
 
-def _message(notification: Notification) -> EmailMessage:
+def _context(notification: Notification) -> dict[str, Any]:
     case = notification.case
-    subject, body = MESSAGES[notification.kind]
-    deadline = f"{case.deadline_at:%Y-%m-%d %H:%M} UTC" if case.deadline_at else "(not started)"
-    fields = {"ref": case.reference, "deadline": deadline}
-    message_id = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
-    text = body.format(**fields) + "\n"
+    context: dict[str, Any] = {
+        "reference": case.reference,
+        "deadline": f"{case.deadline_at:%Y-%m-%d %H:%M} UTC" if case.deadline_at else "not set",
+        "reasons": case.decision_reasons,
+    }
     if notification.audience == Audience.REQUESTER:
-        text += _not_found_note(case)
-    return EmailMessage(
-        subject=subject.format(**fields),
+        context.update(
+            name=case.requester.name,
+            status_url=links.status_url(case),
+            not_found=list(
+                case.targets.filter(state=TargetState.NOT_FOUND)
+                .order_by("pk")
+                .values_list("url", flat=True)
+            ),
+        )
+    else:
+        context["case_url"] = links.staff_case_url(case)
+    return context
+
+
+def render_message(notification: Notification) -> EmailMultiAlternatives:
+    """The email for one outbox row, rendered when sent: erasing a requester's details before
+    then leaves nothing of them in the outbox."""
+    context = _context(notification)
+    subject = SUBJECTS[notification.kind].format(ref=notification.case.reference)
+    text = render_to_string(f"rights/email/{notification.kind}.txt", context).strip() + "\n"
+    message_id = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
+    message = EmailMultiAlternatives(
+        subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[_address(notification)],
-        headers={"Message-ID": f"<{message_id}@rights>", "X-Case-Reference": case.reference},
+        headers={
+            "Message-ID": f"<{message_id}@rights>",
+            "X-Case-Reference": notification.case.reference,
+        },
     )
+    if notification.audience == Audience.REQUESTER:
+        html = render_to_string(
+            "rights/email/message.html",
+            {
+                "subject": subject,
+                "text": text,
+                "link": context["status_url"],
+                "link_label": "See your request",
+            },
+        )
+        message.attach_alternative(html, "text/html")
+    return message
 
 
-def _not_found_note(case: TakedownRequest) -> str:
-    """Which of the requester's addresses are not ours, and what that means: never "removed"."""
-    urls = list(
-        case.targets.filter(state=TargetState.NOT_FOUND)
-        .order_by("pk")
-        .values_list("url", flat=True)
-    )
-    if not urls:
-        return ""
-    listed = "".join(f"  - {url}\n" for url in urls)
-    return (
-        "\nThese addresses are not on our site under any spelling, so nothing was removed "
-        f"for them:\n{listed}"
-        "If our copy of your content is at another address, reply with that address (the "
-        "link under each article we republish names it), quoting "
-        f"{case.reference}.\n"
-    )
+def _send_email(notification: Notification) -> None:
+    render_message(notification).send(fail_silently=False)
+
+
+# How each transport delivers a row. The outbox and its once-only guarantees are the same for
+# every transport; a new one (partner webhooks) adds its sender here.
+TRANSPORTS: dict[str, Callable[[Notification], None]] = {Transport.EMAIL: _send_email}
 
 
 def notification_send(*, notification_id: int) -> bool:
@@ -183,7 +166,7 @@ def notification_send(*, notification_id: int) -> bool:
         notification.attempts += 1
         notification.save(update_fields=["lease_until", "attempts"])
     try:
-        _message(notification).send(fail_silently=False)
+        TRANSPORTS[notification.transport](notification)
     except Exception as exc:  # any transport error: retry later
         notification.next_attempt_at = clock.now() + retry_backoff(notification.attempts)
         notification.lease_until = None

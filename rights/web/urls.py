@@ -6,5 +6,6 @@ app_name = "rights"
 
 urlpatterns = [
     path("a/<slug:slug>/", views.content_page, name="content"),
+    path("status/<str:token>/", views.status_page, name="status"),
     path("healthz", views.healthz, name="healthz"),
 ]

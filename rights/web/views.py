@@ -1,17 +1,20 @@
-"""Public pages: our copy of each article, with the owner notice."""
+"""Public pages: our copy of each article with the owner notice, and the requester's status
+page."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.cache import never_cache
 
-from rights import selectors
+from rights import clock, links, selectors
 from rights.models import ContentItem
+from rights.presenters import case_present
 from rights.workflow import ContentStatus
 
 
@@ -59,6 +62,42 @@ def content_page(request: HttpRequest, slug: str) -> HttpResponse:
     # Every cache between us and the reader must ask again before reusing a copy, so that a
     # removal takes effect at once rather than whenever someone's cache expires.
     patch_cache_control(response, no_cache=True)
+    return response
+
+
+def time_left(deadline: datetime | None, now: datetime) -> str:
+    """ "3 hours 5 minutes", or "" once past: correct without any script on the page."""
+    if deadline is None or deadline <= now:
+        return ""
+    minutes = int((deadline - now).total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
+    if minutes or not hours:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
+
+
+@never_cache
+def status_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The requester's page at the secret link every requester email carries."""
+    reference = links.reference_from_status_token(token)
+    found = selectors.case_by_status_link(reference) if reference else None
+    if found is None:
+        raise Http404("no such request")
+    viewer, case, targets = found
+    view = case_present(case, targets=targets, viewer=viewer)
+    response = render(
+        request,
+        "rights/status.html",
+        {
+            "case": view,
+            "deadline": case.deadline_at,
+            "time_left": time_left(case.deadline_at, clock.now()),
+        },
+    )
+    # The address is the secret: never sent on to the sites the page links to, never indexed.
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 
