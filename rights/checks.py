@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import sqlite3
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from rights import removal
 
 
 @register(Tags.database, deploy=True)
@@ -25,8 +29,6 @@ def check_production_database(app_configs: Any = None, **kwargs: Any) -> list[Ch
 @register(Tags.database)
 def check_sqlite_version(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """The audit trail takes sequence numbers with UPDATE ... RETURNING (SQLite 3.35+)."""
-    import sqlite3
-
     engine = settings.DATABASES["default"]["ENGINE"]
     if engine == "django.db.backends.sqlite3" and sqlite3.sqlite_version_info < (3, 35):
         return [
@@ -45,10 +47,6 @@ def check_removal_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
     config/settings.py refuses bad values from the environment; this also catches a settings
     module that sets them some other way, on every `manage.py check` and `runserver`.
     """
-    import math
-
-    from rights import removal
-
     errors: list[CheckMessage] = []
     names = settings.REMOVAL_BACKENDS
     problem = removal.backends_problem(list(names) if isinstance(names, list | tuple) else [])

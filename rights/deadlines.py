@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from fractions import Fraction
 
+from django.conf import settings
 from django.db import models
 
 
@@ -61,8 +62,6 @@ def next_rung_at(
 def retry_backoff(attempts: int) -> timedelta:
     """How long to wait after the n-th failed attempt of a side effect: doubling from
     RETRY_FIRST to RETRY_CAP, both of which scale with the deadline (config/settings.py)."""
-    from django.conf import settings
-
     return timedelta(
         seconds=min(settings.RETRY_CAP, settings.RETRY_FIRST * 2 ** max(0, attempts - 1))
     )

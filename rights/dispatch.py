@@ -11,12 +11,12 @@ import logging
 
 from django.db import transaction
 
+from config.celery import app
+
 logger = logging.getLogger(__name__)
 
 
 def publish_now(task_name: str, *args: int, queue: str | None = None) -> bool:
-    from config.celery import app
-
     try:
         app.send_task(task_name, args=list(args), queue=queue)
     except Exception as exc:  # the broker's errors vary by transport; none may escape

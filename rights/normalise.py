@@ -170,8 +170,9 @@ def domain_within(host: str, domain: str) -> bool:
 
 
 def base_host(host: str) -> str:
-    """`host` without the `www.`, AMP or mobile label in front, unless that would leave a
-    public suffix (`www.co.uk` stays as it is)."""
+    """`host` without one `www.`, AMP or mobile label in front, unless that would leave a
+    public suffix (`www.co.uk` stays as it is). One label only: the spellings of an article
+    stay a short list (`spellings`), and stacked ones (`www.m.`) are not everyday."""
     host = host.lower()
     for prefix in HOST_SPELLINGS:
         rest = host.removeprefix(prefix)

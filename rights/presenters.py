@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from rights.models import Outlet, Requester, TakedownRequest, Target
-from rights.workflow import CaseState, TargetState
+from rights.states import CaseState, TargetState
 
 
 class ViewerKind(StrEnum):

@@ -27,7 +27,7 @@ from rights.models import (
     Target,
 )
 from rights.presenters import Viewer, ViewerKind
-from rights.workflow import CLOCK_RUNNING_STATES, CLOSED_CASE_STATES, CaseState, TargetState
+from rights.states import CLOCK_RUNNING_STATES, CLOSED_CASE_STATES, CaseState, TargetState
 
 if TYPE_CHECKING:
     from typing import TypedDict

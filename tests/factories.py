@@ -17,7 +17,7 @@ from rights.models import (
     Target,
 )
 from rights.statements import REQUIRED_STATEMENTS, STATEMENTS_VERSION
-from rights.workflow import CaseState, TargetState
+from rights.states import CaseState, TargetState
 
 
 class OutletFactory(factory.django.DjangoModelFactory):

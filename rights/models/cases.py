@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
-from rights.workflow import CLOCK_RUNNING_STATES, CaseState, TargetState
+from rights.states import CLOCK_RUNNING_STATES, OPEN_TARGET_STATES, CaseState, TargetState
 
 
 class Requester(models.Model):
@@ -179,7 +179,7 @@ class Target(models.Model):
                 fields=["case", "content_item"],
                 condition=models.Q(
                     content_item__isnull=False,
-                    state__in=[TargetState.PENDING, TargetState.DISABLED],
+                    state__in=list(OPEN_TARGET_STATES),
                 ),
                 name="target_one_open_per_item_per_case",
             ),

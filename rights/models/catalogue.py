@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 
-from rights.workflow import ContentStatus
+from rights.states import ContentStatus
 
 
 class Outlet(models.Model):

@@ -5,7 +5,7 @@ A backend acts on one target's content: `disable` (fail-safe, restorable), `remo
 is success. A backend raises `RemovalFailed` when the action did not happen (the engine retries
 with backoff), or `RemovalRefused` when the other side refused for good (the effect becomes a
 dead letter that staff retry by hand). Which backends run, and in which order, is the
-REMOVAL_BACKENDS setting.
+REMOVAL_BACKENDS setting; `rights.removal.registry.configured_backends` builds them.
 
 This module imports nothing from the models at import time: config/settings.py uses the
 validation helpers below, before any app is loaded.
@@ -18,7 +18,6 @@ import math
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -46,20 +45,6 @@ class RemovalBackend(Protocol):
     local: bool
 
     def apply(self, *, target: Target, action: str, key: str) -> None: ...
-
-
-def configured_backends() -> list[RemovalBackend]:
-    from rights.removal.catalogue import CatalogueBackend
-    from rights.removal.webhook import WebhookBackend
-
-    known: dict[str, type[RemovalBackend]] = {
-        CatalogueBackend.name: CatalogueBackend,
-        WebhookBackend.name: WebhookBackend,
-    }
-    problem = backends_problem(settings.REMOVAL_BACKENDS)
-    if problem is not None:
-        raise ImproperlyConfigured(problem)
-    return [known[name]() for name in settings.REMOVAL_BACKENDS]
 
 
 # --- Validation, shared by the settings module and the system checks ---------------------

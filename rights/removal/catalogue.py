@@ -5,7 +5,8 @@ from __future__ import annotations
 from rights.db import joined_atomic
 from rights.models import ContentItem, RemovalAction, TakedownRequest, Target
 from rights.selectors import item_held_elsewhere
-from rights.workflow import VISIBLE_CONTENT, ContentStatus, transition
+from rights.states import VISIBLE_CONTENT, ContentStatus
+from rights.workflow import transition
 
 # What each action makes of the content, from the statuses it applies to.
 MOVES: dict[str, tuple[str, frozenset[str]]] = {

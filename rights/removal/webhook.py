@@ -28,6 +28,7 @@ from contextlib import suppress
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import certifi
 from django.conf import settings
 
 from rights.models import Target
@@ -89,10 +90,6 @@ class WebhookBackend:
 
 @lru_cache(maxsize=1)
 def _tls_context() -> ssl.SSLContext:
-    try:
-        import certifi
-    except ImportError:  # pragma: no cover - certifi comes with the pinned requirements
-        return ssl.create_default_context()
     return ssl.create_default_context(cafile=certifi.where())
 
 

@@ -52,17 +52,14 @@ from rights.models import (
     Target,
 )
 from rights.normalise import normalise_url
-from rights.removal import RemovalFailed, RemovalRefused, configured_backends
+from rights.removal import RemovalFailed, RemovalRefused
 from rights.removal.catalogue import CatalogueBackend
+from rights.removal.registry import configured_backends
 from rights.selectors import item_held_elsewhere
 from rights.services.notifications import notify
 from rights.services.suppression import suppression_create
-from rights.workflow import (
-    CLOCK_RUNNING_STATES,
-    CaseState,
-    TargetState,
-    transition,
-)
+from rights.states import CLOCK_RUNNING_STATES, CaseState, TargetState
+from rights.workflow import transition
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from rights.services.intake_checks import CleanRequest, InvalidRequest, Submissi
 from rights.services.notifications import notify
 from rights.services.trust import decide_trust, items_of_domain, resolve_urls
 from rights.statements import STATEMENTS_VERSION
-from rights.workflow import CLOSED_CASE_STATES, CaseState, TargetState, transition
+from rights.states import CLOSED_CASE_STATES, OPEN_TARGET_STATES, CaseState, TargetState
+from rights.workflow import transition
 
 __all__ = ["IntakeResult", "InvalidRequest", "Submission", "takedown_confirm", "takedown_submit"]
 
@@ -98,7 +99,7 @@ def _already_open(
         not_holding.add(CaseState.AWAITING_CONFIRMATION)
     held = Target.objects.filter(
         case__requester=requester,
-        state__in=[TargetState.PENDING, TargetState.DISABLED],
+        state__in=OPEN_TARGET_STATES,
     ).exclude(case__state__in=not_holding)
     held = held.filter(Q(url__in=list(resolved)) | Q(content_item_id__in=list(item_ids)))
     merged: dict[str, str] = {}

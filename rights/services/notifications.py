@@ -24,7 +24,7 @@ from rights import audit, clock, links
 from rights.deadlines import retry_backoff
 from rights.dispatch import enqueue
 from rights.models import Audience, Notification, TakedownRequest, Transport
-from rights.workflow import TargetState
+from rights.states import TargetState
 
 logger = logging.getLogger(__name__)
 TASK_SEND = "rights.notification_send"

@@ -15,7 +15,8 @@ from rights.models import Audience, TakedownRequest
 from rights.services.enforcement import case_kick
 from rights.services.notifications import notify
 from rights.services.suppression import suppressions_release
-from rights.workflow import CaseState, TargetState, transition
+from rights.states import OPEN_TARGET_STATES, CaseState, TargetState
+from rights.workflow import transition
 
 
 def _staff(user_id: int) -> str:
@@ -48,7 +49,7 @@ def case_reject(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedow
             data={"reasons_digest": audit.text_digest(reasons)},
             update={"decided_by_id": user_id, "decided_at": now, "decision_reasons": reasons},
         )
-        for target in case.targets.filter(state__in=[TargetState.PENDING, TargetState.DISABLED]):
+        for target in case.targets.filter(state__in=OPEN_TARGET_STATES):
             # A target the fail-safe disabled had its outcome then: keep that moment.
             transition(
                 target,

@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from rights import clock, links, selectors
 from rights.models import ContentItem
 from rights.presenters import case_present
-from rights.workflow import ContentStatus
+from rights.states import ContentStatus
 
 
 def deadline_text(seconds: int) -> str:

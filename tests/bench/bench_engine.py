@@ -38,7 +38,7 @@ from django.db import connection  # noqa: E402
 
 from rights.models import AuditEvent, Requester, TakedownRequest  # noqa: E402
 from rights.services import enforcement  # noqa: E402
-from rights.workflow import CaseState  # noqa: E402
+from rights.states import CaseState  # noqa: E402
 from tests.factories import telegraph_items  # noqa: E402
 from tests.stack import Stack, redis_client, running_stack, submit_many, wait_for  # noqa: E402
 

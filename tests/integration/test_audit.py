@@ -15,7 +15,8 @@ from django.test import override_settings
 from rights import audit
 from rights.audit import GENESIS, AuditBroken, event_hash
 from rights.models import AuditCheckpoint, AuditEvent, AuditStream, ContentItem, Target
-from rights.workflow import CaseState, ContentStatus, TargetState, transition
+from rights.states import CaseState, ContentStatus, TargetState
+from rights.workflow import transition
 from tests.factories import ContentItemFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from rights import selectors
 from rights.models import TakedownRequest
 from rights.presenters import Viewer, ViewerKind, case_present
-from rights.workflow import CaseState
+from rights.states import CaseState
 from tests.factories import ContentItemFactory, OutletDomainFactory, OutletFactory
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from rights import clock
 from rights.models import ContentItem, LadderRung, Notification, TakedownRequest
-from rights.workflow import CaseState, ContentStatus
+from rights.states import CaseState, ContentStatus
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the database's clock is PostgreSQL's"

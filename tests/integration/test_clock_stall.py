@@ -43,7 +43,7 @@ from rights.removal import RemovalFailed
 from rights.removal.webhook import MAX_RESPONSE, webhook_post
 from rights.services import enforcement, review
 from rights.services.notifications import notification_send
-from rights.workflow import CaseState, ContentStatus, TargetState
+from rights.states import CaseState, ContentStatus, TargetState
 from tests.factories import ContentItemFactory, OutletFactory, telegraph_items
 from tests.slow_cms import SlowCMS
 from tests.stack import ROOT, WEBHOOK_SECRET

@@ -18,7 +18,8 @@ from rights import audit
 from rights.errors import TransitionNotAllowed
 from rights.models import AuditEvent, Requester, TakedownRequest
 from rights.services.intake import IdempotencyConflict, Submission, takedown_submit
-from rights.workflow import CaseState, TargetState, transition
+from rights.states import CaseState, TargetState
+from rights.workflow import transition
 from tests.factories import (
     ContentItemFactory,
     RequesterFactory,

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 
 from rights.models import ContentItem, TakedownRequest
 from rights.services import enforcement
-from rights.workflow import CaseState, ContentStatus
+from rights.states import CaseState, ContentStatus
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ from rights.models import (
 from rights.services import enforcement, review
 from rights.services.notifications import notification_send
 from rights.services.suppression import may_publish
-from rights.workflow import CaseState, ContentStatus, TargetState
+from rights.states import CaseState, ContentStatus, TargetState
 from tests.factories import ContentItemFactory
 from tests.stack import WEBHOOK_SECRET, Receiver
 

@@ -14,7 +14,8 @@ from rights import links
 from rights.models import Audience, Notification, TakedownRequest
 from rights.services import enforcement, review
 from rights.services.notifications import notification_send, notify
-from rights.workflow import CaseState, transition
+from rights.states import CaseState
+from rights.workflow import transition
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from rights.models import ContentItem, LadderRung, SweeperRun, TakedownRequest
-from rights.workflow import CaseState, ContentStatus
+from rights.states import CaseState, ContentStatus
 
 pytestmark = [
     pytest.mark.django_db,

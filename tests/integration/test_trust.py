@@ -25,7 +25,7 @@ from rights.services import enforcement
 from rights.services.catalogue import trust_record_save
 from rights.services.intake import InvalidRequest
 from rights.services.suppression import may_publish
-from rights.workflow import CaseState, ContentStatus
+from rights.states import CaseState, ContentStatus
 from tests.factories import ContentItemFactory, OutletDomainFactory, OutletFactory
 
 pytestmark = pytest.mark.django_db

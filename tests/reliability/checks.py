@@ -6,7 +6,7 @@ from collections import Counter
 
 from rights import audit
 from rights.models import AuditEvent, LadderRung, TakedownRequest
-from rights.workflow import TARGET_OUTCOMES, CaseState, TargetState
+from rights.states import TARGET_OUTCOMES, CaseState, TargetState
 from tests.stack import Stack
 
 

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from rights.models import TakedownRequest
-from rights.workflow import CaseState
+from rights.states import CaseState
 from tests.factories import telegraph_items
 from tests.reliability.checks import assert_promise_kept
 from tests.reliability.conftest import requires_postgres

@@ -10,7 +10,7 @@ import pytest
 from rights.models import ContentItem, TakedownRequest
 from rights.services.intake import Submission, takedown_submit
 from rights.statements import REQUIRED_STATEMENTS
-from rights.workflow import CaseState, ContentStatus
+from rights.states import CaseState, ContentStatus
 from tests.factories import ContentItemFactory, telegraph
 from tests.reliability.checks import assert_promise_kept
 from tests.reliability.conftest import requires_postgres

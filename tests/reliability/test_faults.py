@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from rights.models import TakedownRequest
-from rights.workflow import CaseState
+from rights.states import CaseState
 from tests.factories import ContentItemFactory, telegraph
 from tests.reliability.checks import assert_promise_kept
 from tests.reliability.conftest import requires_postgres

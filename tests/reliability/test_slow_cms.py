@@ -24,7 +24,7 @@ from django.db import connection
 from django.utils import timezone
 
 from rights.models import ContentItem, LadderRung, TakedownRequest, Target
-from rights.workflow import CaseState, ContentStatus, TargetState
+from rights.states import CaseState, ContentStatus, TargetState
 from tests.factories import ContentItemFactory, telegraph
 from tests.reliability.conftest import requires_postgres
 from tests.slow_cms import SlowCMS

@@ -21,7 +21,8 @@ from rights.services.intake import InvalidRequest, Submission, takedown_confirm
 from rights.services.intake_checks import check_takedown
 from rights.services.trust import decide_trust
 from rights.statements import REQUIRED_STATEMENTS, STATEMENTS_VERSION
-from rights.workflow import CaseState, TargetState, transition
+from rights.states import CaseState, TargetState
+from rights.workflow import transition
 from tests.factories import (
     ContentItemFactory,
     OutletDomainFactory,

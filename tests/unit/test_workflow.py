@@ -16,7 +16,7 @@ from django.db import models, transaction
 from rights import audit
 from rights.errors import TransitionNotAllowed
 from rights.models import AuditEvent, ContentItem, TakedownRequest, Target
-from rights.workflow import (
+from rights.states import (
     CASE_TRANSITIONS,
     CLOCK_RUNNING_STATES,
     CLOSED_CASE_STATES,
@@ -29,8 +29,8 @@ from rights.workflow import (
     ContentStatus,
     TargetState,
     is_allowed,
-    transition,
 )
+from rights.workflow import transition
 from tests.factories import ContentItemFactory, OutletFactory, TakedownRequestFactory, TargetFactory
 
 C, T, S = CaseState, TargetState, ContentStatus
