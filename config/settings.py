@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from rights import removal  # validation helpers only: imports no models
+from rights.task_names import TaskName
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -324,16 +325,16 @@ CELERY_TIMEZONE = "UTC"
 # slow work handed out by the clock never makes a sweep expire unrun.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("sweep"), Queue("clock"), Queue("celery"))
-CELERY_TASK_ROUTES = {"rights.sweep": {"queue": "sweep"}}
+CELERY_TASK_ROUTES = {TaskName.SWEEP: {"queue": "sweep"}}
 CELERY_BEAT_SCHEDULE = {
     "sweep": {
-        "task": "rights.sweep",
+        "task": TaskName.SWEEP,
         "schedule": SWEEP_INTERVAL,
         # A backlog must not run the same sweep twice in a row.
         "options": {"expires": SWEEP_INTERVAL},
     },
     "audit-checkpoint": {
-        "task": "rights.audit_checkpoint",
+        "task": TaskName.AUDIT_CHECKPOINT,
         "schedule": AUDIT_CHECKPOINT_INTERVAL,
         "options": {"expires": 60},
     },

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 from django.db import connection, transaction
 
+from rights.models import TakedownRequest
+
 
 @contextlib.contextmanager
 def joined_atomic() -> Iterator[None]:
@@ -22,3 +24,14 @@ def joined_atomic() -> Iterator[None]:
         return
     with transaction.atomic():
         yield
+
+
+def case_lock(case_id: int) -> TakedownRequest | None:
+    """Lock one case's row and return it (None when it is gone), inside the caller's
+    transaction.
+
+    The lock order every writer keeps: the case first, always; then its targets, then content
+    items in id order; audit stream heads are taken as events are appended, under the case
+    lock. Two writers therefore serialise on the case and never deadlock.
+    """
+    return TakedownRequest.objects.select_for_update().filter(pk=case_id).first()

@@ -12,11 +12,12 @@ import logging
 from django.db import transaction
 
 from config.celery import app
+from rights.task_names import TaskName
 
 logger = logging.getLogger(__name__)
 
 
-def publish_now(task_name: str, *args: int, queue: str | None = None) -> bool:
+def publish_now(task_name: TaskName, *args: int, queue: str | None = None) -> bool:
     try:
         app.send_task(task_name, args=list(args), queue=queue)
     except Exception as exc:  # the broker's errors vary by transport; none may escape
@@ -30,6 +31,6 @@ def publish_now(task_name: str, *args: int, queue: str | None = None) -> bool:
     return True
 
 
-def enqueue(task_name: str, *args: int) -> None:
+def enqueue(task_name: TaskName, *args: int) -> None:
     """Publish `task_name(*args)` once the current transaction commits (at once outside one)."""
     transaction.on_commit(lambda: publish_now(task_name, *args))

@@ -14,24 +14,25 @@ from django.conf import settings
 from rights import audit
 from rights.dispatch import publish_now
 from rights.services import enforcement, notifications
+from rights.task_names import TaskName
 
 
-@shared_task(name="rights.sweep")
+@shared_task(name=TaskName.SWEEP)
 def sweep(**kwargs: Any) -> int:
     """Claim what is due and hand it out. Runs every SWEEP_INTERVAL from beat."""
     claimed = enforcement.sweep_claim()
     # Handed-out work goes to the `clock` queue, which workers serve in turn with the fast-path
     # queue, so a backlog there never delays a rung or a retry.
     for case_id in claimed.cases:
-        if not publish_now("rights.case_advance", case_id, queue="clock"):
+        if not publish_now(TaskName.CASE_ADVANCE, case_id, queue="clock"):
             break  # the broker is gone; leases expire and the next sweep tries again
     for notification_id in claimed.notifications:
-        if not publish_now("rights.notification_send", notification_id, queue="clock"):
+        if not publish_now(TaskName.NOTIFICATION_SEND, notification_id, queue="clock"):
             break
     return len(claimed.cases) + len(claimed.notifications)
 
 
-@shared_task(name="rights.case_advance")
+@shared_task(name=TaskName.CASE_ADVANCE)
 def case_advance(case_id: int, **kwargs: Any) -> int:
     """Advance one case, then enforce its owed targets here while the time budget lasts.
 
@@ -43,27 +44,27 @@ def case_advance(case_id: int, **kwargs: Any) -> int:
     """
     rest = enforcement.case_work(case_id=case_id, budget_seconds=settings.CASE_WORK_BUDGET)
     for target_id in rest:
-        publish_now("rights.target_enforce", target_id)
+        publish_now(TaskName.TARGET_ENFORCE, target_id)
     return len(rest)
 
 
-@shared_task(name="rights.target_enforce")
+@shared_task(name=TaskName.TARGET_ENFORCE)
 def target_enforce(target_id: int, **kwargs: Any) -> bool:
     return enforcement.target_enforce(target_id=target_id)
 
 
-@shared_task(name="rights.notification_send")
+@shared_task(name=TaskName.NOTIFICATION_SEND)
 def notification_send(notification_id: int, **kwargs: Any) -> bool:
     return notifications.notification_send(notification_id=notification_id)
 
 
-@shared_task(name="rights.audit_checkpoint")
+@shared_task(name=TaskName.AUDIT_CHECKPOINT)
 def audit_checkpoint(**kwargs: Any) -> int | None:
     checkpoint = audit.checkpoint_create()
     return checkpoint.pk if checkpoint is not None else None
 
 
-@shared_task(name="rights.ping")
+@shared_task(name=TaskName.PING)
 def ping(**kwargs: Any) -> str:
     """Does nothing: `celery -A config call rights.ping` proves the broker-to-worker path, and
     the benchmarks use it to measure the broker's own task rate."""

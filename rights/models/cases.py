@@ -9,6 +9,11 @@ from django.db.models.functions import Lower
 from rights.states import CLOCK_RUNNING_STATES, OPEN_TARGET_STATES, CaseState, TargetState
 
 
+def case_stream(reference: str) -> str:
+    """The audit stream of the case with this reference: its own hash chain."""
+    return f"case:{reference}"
+
+
 class Requester(models.Model):
     """The person or organisation asking. Contact details live here only, so that they can be
     redacted or erased without touching the audit trail, which refers to `requester:<id>`."""
@@ -145,7 +150,7 @@ class TakedownRequest(models.Model):
         return self.reference
 
     def audit_stream(self) -> str:
-        return f"case:{self.reference}"
+        return case_stream(self.reference)
 
 
 class Target(models.Model):
@@ -189,4 +194,4 @@ class Target(models.Model):
         return self.url
 
     def audit_stream(self) -> str:
-        return f"case:{self.case.reference}"
+        return case_stream(self.case.reference)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rights.db import joined_atomic
-from rights.models import ContentItem, RemovalAction, TakedownRequest, Target
+from rights.db import case_lock, joined_atomic
+from rights.models import ContentItem, RemovalAction, Target
 from rights.selectors import item_held_elsewhere
 from rights.states import VISIBLE_CONTENT, ContentStatus
 from rights.workflow import transition
@@ -30,8 +30,7 @@ class CatalogueBackend:
         if target.content_item_id is None:
             return
         with joined_atomic():
-            # The case first, as everywhere: its row orders every writer of its stream.
-            TakedownRequest.objects.select_for_update().filter(pk=target.case_id).exists()
+            case_lock(target.case_id)
             item = ContentItem.objects.select_for_update().get(pk=target.content_item_id)
             self.apply_locked(target=target, item=item, action=action, key=key)
 
@@ -53,5 +52,5 @@ class CatalogueBackend:
             actor="system:catalogue",
             data={"key": key, "target": target.pk},
             update=update,
-            stream=f"case:{target.case.reference}",
+            stream=target.case.audit_stream(),
         )

@@ -59,6 +59,7 @@ from rights.selectors import item_held_elsewhere
 from rights.services.notifications import notify
 from rights.services.suppression import suppression_create
 from rights.states import CLOCK_RUNNING_STATES, CaseState, TargetState
+from rights.task_names import TaskName
 from rights.workflow import transition
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def _lease() -> timedelta:
 def case_kick(case: TakedownRequest) -> None:
     """Something changed: look at this case now (sweeper) and publish the fast path."""
     TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=clock.now())
-    enqueue("rights.case_advance", case.pk)
+    enqueue(TaskName.CASE_ADVANCE, case.pk)
 
 
 def case_schedule_expiry(case: TakedownRequest) -> None:
@@ -819,7 +820,7 @@ def _effect_done(effect: RemovalEffect) -> None:
         if not marked:
             return
         audit.append(
-            stream=f"case:{effect.target.case.reference}",
+            stream=effect.target.case.audit_stream(),
             actor=f"system:{effect.backend}",
             action=f"effect.{effect.action}",
             data={"target": effect.target_id, "backend": effect.backend, "key": effect.key},

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from rights import audit, clock, deadlines
+from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, Channel, ContentItem, Outlet, Requester, TakedownRequest, Target
 from rights.normalise import normalise_url
@@ -297,9 +298,8 @@ def _open_case(
     actor_name = _channel_actor(clean.channel, requester, outlet, submission.actor)
     if not fresh:
         # Requester, then case, then its stream: the order takedown_confirm takes them in.
-        case = TakedownRequest.objects.select_for_update().get(
-            reference=next(iter(merged.values()))
-        )
+        held = TakedownRequest.objects.get(reference=next(iter(merged.values())))
+        case = case_lock(held.pk) or held
         audit.append(
             stream=case.audit_stream(),
             actor=actor_name,

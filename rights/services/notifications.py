@@ -25,9 +25,9 @@ from rights.deadlines import retry_backoff
 from rights.dispatch import enqueue
 from rights.models import Audience, Notification, TakedownRequest, Transport
 from rights.states import TargetState
+from rights.task_names import TaskName
 
 logger = logging.getLogger(__name__)
-TASK_SEND = "rights.notification_send"
 
 # Each kind's subject; its words are the template rights/email/<kind>.txt, and requester
 # messages are also sent as HTML (the same words, with the status link as a button).
@@ -72,7 +72,7 @@ def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str =
         },
     )
     if created:
-        enqueue(TASK_SEND, notification.pk)
+        enqueue(TaskName.NOTIFICATION_SEND, notification.pk)
     return created
 
 

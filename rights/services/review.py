@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rights import audit
+from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, TakedownRequest
 from rights.services.enforcement import case_kick
@@ -70,7 +71,10 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
     actor = _staff(user_id)
     digest = {"reasons_digest": audit.text_digest(reasons)}
     with transaction.atomic():
-        case = TakedownRequest.objects.select_for_update().get(pk=case.pk)
+        locked = case_lock(case.pk)
+        if locked is None:
+            raise DomainError("the case no longer exists", code="not_found")
+        case = locked
         if case.state == CaseState.REMOVED:
             case = transition(case, CaseState.APPEALED, actor=actor, data=digest)
         case = transition(
