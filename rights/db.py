@@ -26,12 +26,17 @@ def joined_atomic() -> Iterator[None]:
         yield
 
 
-def case_lock(case_id: int) -> TakedownRequest | None:
-    """Lock one case's row and return it (None when it is gone), inside the caller's
-    transaction.
+def case_lock(case_id: int) -> TakedownRequest:
+    """Lock one case's row and return it, inside the caller's transaction.
 
     The lock order every writer keeps: the case first, always; then its targets, then content
     items in id order; audit stream heads are taken as events are appended, under the case
-    lock. Two writers therefore serialise on the case and never deadlock.
+    lock. Two writers therefore serialise on the case and never deadlock. Cases are never
+    deleted, so a missing one is a bug: `DoesNotExist` says so.
     """
+    return TakedownRequest.objects.select_for_update().get(pk=case_id)
+
+
+def case_lock_if_any(case_id: int) -> TakedownRequest | None:
+    """`case_lock` for a task handed a primary key that may not be (or no longer be) a case."""
     return TakedownRequest.objects.select_for_update().filter(pk=case_id).first()

@@ -13,14 +13,14 @@ from django.conf import settings
 
 from rights import audit
 from rights.dispatch import publish_now
-from rights.services import enforcement, notifications
+from rights.services import effects, enforcement, notifications, scheduling
 from rights.task_names import TaskName
 
 
 @shared_task(name=TaskName.SWEEP)
 def sweep(**kwargs: Any) -> int:
     """Claim what is due and hand it out. Runs every SWEEP_INTERVAL from beat."""
-    claimed = enforcement.sweep_claim()
+    claimed = scheduling.sweep_claim()
     # Handed-out work goes to the `clock` queue, which workers serve in turn with the fast-path
     # queue, so a backlog there never delays a rung or a retry.
     for case_id in claimed.cases:
@@ -50,7 +50,7 @@ def case_advance(case_id: int, **kwargs: Any) -> int:
 
 @shared_task(name=TaskName.TARGET_ENFORCE)
 def target_enforce(target_id: int, **kwargs: Any) -> bool:
-    return enforcement.target_enforce(target_id=target_id)
+    return effects.target_enforce(target_id=target_id)
 
 
 @shared_task(name=TaskName.NOTIFICATION_SEND)

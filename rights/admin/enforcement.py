@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from rights.admin.base import ViewOnlyAdmin
 from rights.errors import DomainError
 from rights.models import LadderRung, Notification, RemovalEffect, Suppression, SweeperRun
-from rights.services import enforcement
+from rights.services import effects
 
 
 @admin.register(Suppression)
@@ -73,7 +73,7 @@ class RemovalEffectAdmin(ViewOnlyAdmin):
             "pk", flat=True
         ):
             try:
-                enforcement.effect_retry(effect_id=effect_id, actor=f"staff:{request.user.pk}")
+                effects.effect_retry(effect_id=effect_id, actor=f"staff:{request.user.pk}")
             except DomainError as exc:
                 self.message_user(request, str(exc), level=messages.WARNING)
                 continue

@@ -22,9 +22,9 @@ from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, Channel, ContentItem, Outlet, Requester, TakedownRequest, Target
 from rights.normalise import normalise_url
-from rights.services.enforcement import case_kick, case_schedule_expiry
 from rights.services.intake_checks import CleanRequest, InvalidRequest, Submission, check_takedown
 from rights.services.notifications import notify
+from rights.services.scheduling import case_kick, case_schedule_expiry
 from rights.services.trust import decide_trust, items_of_domain, resolve_urls
 from rights.statements import STATEMENTS_VERSION
 from rights.states import CLOSED_CASE_STATES, OPEN_TARGET_STATES, CaseState, TargetState
@@ -299,7 +299,7 @@ def _open_case(
     if not fresh:
         # Requester, then case, then its stream: the order takedown_confirm takes them in.
         held = TakedownRequest.objects.get(reference=next(iter(merged.values())))
-        case = case_lock(held.pk) or held
+        case = case_lock(held.pk)
         audit.append(
             stream=case.audit_stream(),
             actor=actor_name,

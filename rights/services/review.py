@@ -13,8 +13,8 @@ from rights import audit
 from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, TakedownRequest
-from rights.services.enforcement import case_kick
 from rights.services.notifications import notify
+from rights.services.scheduling import case_kick
 from rights.services.suppression import suppressions_release
 from rights.states import OPEN_TARGET_STATES, CaseState, TargetState
 from rights.workflow import transition
@@ -71,10 +71,7 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
     actor = _staff(user_id)
     digest = {"reasons_digest": audit.text_digest(reasons)}
     with transaction.atomic():
-        locked = case_lock(case.pk)
-        if locked is None:
-            raise DomainError("the case no longer exists", code="not_found")
-        case = locked
+        case = case_lock(case.pk)
         if case.state == CaseState.REMOVED:
             case = transition(case, CaseState.APPEALED, actor=actor, data=digest)
         case = transition(

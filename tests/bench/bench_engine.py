@@ -37,7 +37,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from rights.models import AuditEvent, Requester, TakedownRequest  # noqa: E402
-from rights.services import enforcement  # noqa: E402
+from rights.services import scheduling  # noqa: E402
 from rights.states import CaseState  # noqa: E402
 from tests.factories import telegraph_items  # noqa: E402
 from tests.stack import Stack, redis_client, running_stack, submit_many, wait_for  # noqa: E402
@@ -173,7 +173,7 @@ def sweeper() -> None:
     runs = []
     for _ in range(200):
         started = time.perf_counter()
-        claimed = enforcement.sweep_claim()
+        claimed = scheduling.sweep_claim()
         runs.append((time.perf_counter() - started) * 1000)
         assert not claimed.cases
     runs.sort()

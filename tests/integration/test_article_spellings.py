@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
 from rights.normalise import article_key, normalise_url, spellings
-from rights.services import enforcement
+from rights.services import effects, enforcement, scheduling
 from rights.services.intake import resolve_urls
 from rights.services.notifications import notification_send
 from rights.services.suppression import may_publish, suppression_create
@@ -37,7 +37,7 @@ EVERYDAY = [
 
 def _drive(case: TakedownRequest) -> None:
     for target_id in enforcement.case_advance(case_id=case.pk):
-        enforcement.target_enforce(target_id=target_id)
+        effects.target_enforce(target_id=target_id)
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_approved_case_whose_targets_are_all_not_ours_never_closes_removed(db: N
     TargetFactory(
         case=case, content_item=None, url="https://unknown.example/x", state=TargetState.NOT_FOUND
     )
-    enforcement.case_kick(case)
+    scheduling.case_kick(case)
     _drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.NOT_FOUND

@@ -76,9 +76,9 @@ CLAIM = """
 import django
 django.setup()
 from django.utils import timezone
-from rights.services import enforcement
+from rights.services import scheduling
 print(timezone.now().isoformat())
-print(enforcement.sweep_claim().cases)
+print(scheduling.sweep_claim().cases)
 """
 
 

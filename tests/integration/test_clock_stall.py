@@ -41,7 +41,7 @@ from rights.models import (
 )
 from rights.removal import RemovalFailed
 from rights.removal.webhook import MAX_RESPONSE, webhook_post
-from rights.services import enforcement, review
+from rights.services import effects, enforcement, review, scheduling
 from rights.services.notifications import notification_send
 from rights.states import CaseState, ContentStatus, TargetState
 from tests.factories import ContentItemFactory, OutletFactory, telegraph_items
@@ -72,7 +72,7 @@ def _untrusted(submit: Any, item: ContentItem) -> TakedownRequest:
 
 def _drive(case: TakedownRequest) -> None:
     for target_id in enforcement.case_advance(case_id=case.pk):
-        enforcement.target_enforce(target_id=target_id)
+        effects.target_enforce(target_id=target_id)
 
 
 def _due(case: TakedownRequest) -> None:
@@ -161,7 +161,7 @@ def test_the_target_is_not_called_twice_while_its_lease_holds(
     cms.wait_received("remove")
     second_results = []
     while first.is_alive():
-        second_results.append(enforcement.target_enforce(target_id=target_id))
+        second_results.append(effects.target_enforce(target_id=target_id))
         first.join(0.05)
     assert second_results
     assert not any(second_results)
@@ -171,7 +171,7 @@ def test_the_target_is_not_called_twice_while_its_lease_holds(
 
 def _enforce_on_own_connection(target_id: int) -> None:
     try:
-        enforcement.target_enforce(target_id=target_id)
+        effects.target_enforce(target_id=target_id)
     finally:
         connection.close()
 
@@ -358,7 +358,7 @@ def test_a_refusing_cms_leaves_a_dead_letter_staff_can_retry(
     cms = make_cms(status=422)
     _use_cms(settings, cms)
     case = _untrusted(submit, item)
-    with _at_failsafe(case), caplog.at_level(logging.ERROR, logger="rights.services.enforcement"):
+    with _at_failsafe(case), caplog.at_level(logging.ERROR, logger="rights.services.effects"):
         _due(case)
         _drive(case)
     # The fail-safe still took our own page down.
@@ -475,7 +475,7 @@ def test_a_restore_decided_before_a_removal_is_not_sent_after_it(
         _drive(doubtful)
     doubtful = review.case_reject(case=doubtful, user_id=admin_user.pk, reasons="Not theirs.")
     [restoring] = enforcement.case_advance(case_id=doubtful.pk)
-    claimed = enforcement._claim_target(restoring, timezone.now())
+    claimed = effects._claim_target(restoring, timezone.now())
     assert claimed is not None
     target, action, lease = claimed
     assert action == "restore"
@@ -486,10 +486,10 @@ def test_a_restore_decided_before_a_removal_is_not_sent_after_it(
         target=target,
         backend="webhook",
         action="restore",
-        key=enforcement.effect_key(target, "restore", "webhook"),
+        key=effects.effect_key(target, "restore", "webhook"),
     )
     effect.target = target
-    assert enforcement._remote_begin(target, action, effect, lease) is None
+    assert effects._remote_begin(target, action, effect, lease) is None
     assert cms.total_calls() == 1  # the fail-safe's disable only
 
 
@@ -504,7 +504,7 @@ def test_a_disabled_case_stays_open_chased_and_explained(
     with _at_failsafe(case):
         _due(case)
         _drive(case)
-        enforcement.sweep_claim()
+        scheduling.sweep_claim()
         assert client.get("/healthz").json()["open_cases"] == 1
     case.refresh_from_db()
     assert case.state == CaseState.DISABLED_PENDING_REVIEW

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from rights.models import ContentItem, TakedownRequest
-from rights.services import enforcement
+from rights.services import effects, enforcement
 from rights.states import CaseState, ContentStatus
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def _submit(run_command: Any, item: ContentItem, email: str) -> str:
 def _drive(reference: str) -> None:
     case = TakedownRequest.objects.get(reference=reference)
     for target_id in enforcement.case_advance(case_id=case.pk):
-        enforcement.target_enforce(target_id=target_id)
+        effects.target_enforce(target_id=target_id)
 
 
 def test_approve_then_restore(demo_catalogue: ContentItem, run_command: Any, reviewer: Any) -> None:

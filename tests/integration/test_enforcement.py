@@ -26,7 +26,7 @@ from rights.models import (
     TakedownRequest,
     Target,
 )
-from rights.services import enforcement, review
+from rights.services import effects, enforcement, review, scheduling
 from rights.services.notifications import notification_send
 from rights.services.suppression import may_publish
 from rights.states import CaseState, ContentStatus, TargetState
@@ -53,7 +53,7 @@ def _untrusted(submit: Any, item: ContentItem) -> TakedownRequest:
 def _drive(case: TakedownRequest) -> None:
     """What the worker does for a claimed case: advance it, then enforce each owed target."""
     for target_id in enforcement.case_advance(case_id=case.pk):
-        enforcement.target_enforce(target_id=target_id)
+        effects.target_enforce(target_id=target_id)
 
 
 def _item(item: ContentItem) -> ContentItem:
@@ -86,7 +86,7 @@ def test_repeating_the_work_changes_nothing(submit: Any, item: ContentItem) -> N
     _drive(case)
     events = AuditEvent.objects.count()
     target = Target.objects.get(case=case)
-    assert enforcement.target_enforce(target_id=target.pk) is False  # nothing owed
+    assert effects.target_enforce(target_id=target.pk) is False  # nothing owed
     TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
     assert enforcement.case_advance(case_id=case.pk) == []
     assert AuditEvent.objects.count() == events
@@ -324,13 +324,13 @@ def test_sweep_claims_what_is_due_once_per_lease(submit: Any, item: ContentItem)
     due = _trusted(submit, item)
     later = _untrusted(submit, ContentItemFactory(outlet=item.outlet))
     _drive(later)  # its next check is hours away
-    claimed = enforcement.sweep_claim()
+    claimed = scheduling.sweep_claim()
     assert claimed.cases == [due.pk]
-    assert enforcement.sweep_claim().cases == []  # leased
+    assert scheduling.sweep_claim().cases == []  # leased
     due.refresh_from_db()
     assert due.lease_until is not None
     with time_machine.travel(due.lease_until + timedelta(seconds=1), tick=False):
-        assert enforcement.sweep_claim().cases == [due.pk]
+        assert scheduling.sweep_claim().cases == [due.pk]
     assert SweeperRun.objects.get(name="sweeper").last_claimed >= 1
 
 
@@ -373,7 +373,7 @@ def test_healthz_and_sla_status(client: Client, submit: Any, item: ContentItem) 
     response = client.get("/healthz")
     assert response.status_code == 503  # no sweeper has run yet
     assert response.json()["sweeper"]["last_run_at"] is None
-    enforcement.sweep_claim()
+    scheduling.sweep_claim()
     body = client.get("/healthz").json()
     assert body["status"] == "ok"
     assert body["database"] == "ok"
@@ -395,19 +395,19 @@ def _failsafe_now(case: TakedownRequest, *, enforce: bool = True) -> None:
         owed = enforcement.case_advance(case_id=case.pk)
         if enforce:
             for target_id in owed:
-                enforcement.target_enforce(target_id=target_id)
+                effects.target_enforce(target_id=target_id)
 
 
 def test_failure_recording_the_outcome_rolls_the_removal_back_and_retries(
     monkeypatch: pytest.MonkeyPatch, submit: Any, item: ContentItem
 ) -> None:
     case = _trusted(submit, item)
-    real = enforcement._target_done
+    real = effects._target_done
 
     def dies(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(enforcement, "_target_done", dies)
+    monkeypatch.setattr(effects, "_target_done", dies)
     _drive(case)
     # The catalogue change, its record and the outcome commit together, or not at all.
     effect = RemovalEffect.objects.get(target__case=case)
@@ -415,7 +415,7 @@ def test_failure_recording_the_outcome_rolls_the_removal_back_and_retries(
     assert effect.attempts == 1
     assert effect.last_error == "unexpected RuntimeError"
     assert _item(item).status == ContentStatus.LIVE
-    monkeypatch.setattr(enforcement, "_target_done", real)
+    monkeypatch.setattr(effects, "_target_done", real)
     case.refresh_from_db()
     assert effect.next_attempt_at is not None
     assert case.next_check_at is not None
@@ -439,10 +439,10 @@ def test_effects_done_without_the_outcome_recorded_are_finished(
         target=target,
         backend="catalogue",
         action="remove",
-        key=enforcement.effect_key(target, "remove", "catalogue"),
+        key=effects.effect_key(target, "remove", "catalogue"),
         done_at=timezone.now(),
     )
-    assert enforcement.target_enforce(target_id=target.pk) is True
+    assert effects.target_enforce(target_id=target.pk) is True
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     assert Target.objects.get(case=case).state == TargetState.REMOVED
@@ -545,7 +545,7 @@ def test_outcome_failure_after_the_cms_call_is_retried_without_calling_again(
     monkeypatch: pytest.MonkeyPatch, cms: Receiver, submit: Any, item: ContentItem
 ) -> None:
     case = _trusted(submit, item)
-    real = enforcement._target_done
+    real = effects._target_done
     calls = {"n": 0}
 
     def fails_once(*args: Any, **kwargs: Any) -> None:
@@ -554,7 +554,7 @@ def test_outcome_failure_after_the_cms_call_is_retried_without_calling_again(
             raise RuntimeError("database went away")
         real(*args, **kwargs)
 
-    monkeypatch.setattr(enforcement, "_target_done", fails_once)
+    monkeypatch.setattr(effects, "_target_done", fails_once)
     _drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVING

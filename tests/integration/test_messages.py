@@ -12,7 +12,7 @@ from django.test import Client
 
 from rights import links
 from rights.models import Audience, Notification, TakedownRequest
-from rights.services import enforcement, review
+from rights.services import effects, enforcement, review, scheduling
 from rights.services.notifications import notification_send, notify
 from rights.states import CaseState
 from rights.workflow import transition
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def _drive(case: TakedownRequest) -> None:
     for target_id in enforcement.case_advance(case_id=case.pk):
-        enforcement.target_enforce(target_id=target_id)
+        effects.target_enforce(target_id=target_id)
 
 
 def _send_all() -> list[Any]:
@@ -79,7 +79,7 @@ def test_content_removed_again_after_an_appeal_is_announced_again(
 
 def test_staff_messages_link_to_the_case_in_the_console(submit: Any, item: Any) -> None:
     case = submit(urls=[item.source_url]).case
-    enforcement.case_kick(case)
+    scheduling.case_kick(case)
     notify(case=case, kind="escalation", audience=Audience.LEADS)
     sent = [m for m in _send_all() if m.subject.startswith("Escalation")]
     assert len(sent) == 1

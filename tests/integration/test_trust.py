@@ -21,7 +21,7 @@ from rights.models import (
     SuppressionKind,
     TakedownRequest,
 )
-from rights.services import enforcement
+from rights.services import effects, enforcement
 from rights.services.catalogue import trust_record_save
 from rights.services.intake import InvalidRequest
 from rights.services.suppression import may_publish
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 
 def _drive(case: TakedownRequest) -> None:
     for target_id in enforcement.case_advance(case_id=case.pk):
-        enforcement.target_enforce(target_id=target_id)
+        effects.target_enforce(target_id=target_id)
 
 
 def _staff_entered(submit: Any, email: str, **fields: Any) -> TakedownRequest:

@@ -28,18 +28,16 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections, connection
 
 from rights import audit
-from rights.services import enforcement, notifications
+from rights.services import effects, enforcement, notifications, scheduling
 
 logger = logging.getLogger(__name__)
 
 
 def case_finish(case_id: int, target_ids: list[int]) -> None:
     """A case's removal work within its budget; what is left goes back to a later sweep."""
-    left = enforcement.targets_enforce(
-        target_ids=target_ids, budget_seconds=settings.CASE_WORK_BUDGET
-    )
+    left = effects.targets_enforce(target_ids=target_ids, budget_seconds=settings.CASE_WORK_BUDGET)
     if left:
-        enforcement.case_hand_back(case_id=case_id)
+        scheduling.case_hand_back(case_id=case_id)
 
 
 class SlowWork:
@@ -122,7 +120,7 @@ class Command(BaseCommand):
                 slow.shutdown()
 
     def sweep(self, slow: SlowWork | None = None) -> int:
-        claimed = enforcement.sweep_claim()
+        claimed = scheduling.sweep_claim()
         # The clock first: every claimed case's rungs, the fail-safe included, before any
         # removal work, so that one case waiting on a slow CMS never holds up another's ladder.
         owed: dict[int, list[int]] = {}
