@@ -16,7 +16,7 @@ def outlet(db: None) -> Any:
 
 @pytest.fixture
 def item(outlet: Any) -> Any:
-    return ContentItemFactory(outlet=outlet)
+    return ContentItemFactory.create(outlet=outlet)
 
 
 @pytest.fixture

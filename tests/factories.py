@@ -20,7 +20,7 @@ from rights.statements import REQUIRED_STATEMENTS, STATEMENTS_VERSION
 from rights.states import CaseState, TargetState
 
 
-class OutletFactory(factory.django.DjangoModelFactory):
+class OutletFactory(factory.django.DjangoModelFactory[Outlet]):
     class Meta:
         model = Outlet
         django_get_or_create = ("slug",)
@@ -30,7 +30,7 @@ class OutletFactory(factory.django.DjangoModelFactory):
     is_partner = False
 
 
-class OutletDomainFactory(factory.django.DjangoModelFactory):
+class OutletDomainFactory(factory.django.DjangoModelFactory[OutletDomain]):
     class Meta:
         model = OutletDomain
 
@@ -39,7 +39,7 @@ class OutletDomainFactory(factory.django.DjangoModelFactory):
     verified_at = factory.LazyFunction(timezone.now)
 
 
-class ContentItemFactory(factory.django.DjangoModelFactory):
+class ContentItemFactory(factory.django.DjangoModelFactory[ContentItem]):
     class Meta:
         model = ContentItem
 
@@ -52,7 +52,7 @@ class ContentItemFactory(factory.django.DjangoModelFactory):
     published_at = factory.LazyFunction(timezone.now)
 
 
-class RequesterFactory(factory.django.DjangoModelFactory):
+class RequesterFactory(factory.django.DjangoModelFactory[Requester]):
     class Meta:
         model = Requester
 
@@ -67,12 +67,12 @@ def statements_for(basis: str = "copyright") -> list[str]:
 def telegraph(partner: bool = True) -> Outlet:
     """The Telegraph with its verified domain, which it attests gives mailboxes to its own staff
     only (so desk@telegraph.co.uk speaks for it), as the trust rules expect it."""
-    outlet = OutletFactory(name="The Telegraph", slug="telegraph", is_partner=partner)
-    OutletDomainFactory(outlet=outlet, domain="telegraph.co.uk", staff_mail_only=True)
+    outlet = OutletFactory.create(name="The Telegraph", slug="telegraph", is_partner=partner)
+    OutletDomainFactory.create(outlet=outlet, domain="telegraph.co.uk", staff_mail_only=True)
     return outlet
 
 
-class TakedownRequestFactory(factory.django.DjangoModelFactory):
+class TakedownRequestFactory(factory.django.DjangoModelFactory[TakedownRequest]):
     """A case with a running clock; pass `state=` to start it anywhere in the machine."""
 
     class Meta:
@@ -93,7 +93,7 @@ class TakedownRequestFactory(factory.django.DjangoModelFactory):
     )
 
 
-class TargetFactory(factory.django.DjangoModelFactory):
+class TargetFactory(factory.django.DjangoModelFactory[Target]):
     class Meta:
         model = Target
 

@@ -43,10 +43,7 @@ from tests.factories import telegraph_items  # noqa: E402
 from tests.stack import Stack, redis_client, running_stack, submit_many, wait_for  # noqa: E402
 
 call_command("migrate", verbosity=0)
-TABLES = [
-    m._meta.db_table
-    for m in django.apps.apps.get_app_config("rights").get_models()  # type: ignore[attr-defined]
-]
+TABLES = [m._meta.db_table for m in django.apps.apps.get_app_config("rights").get_models()]
 
 
 def reset() -> None:

@@ -57,7 +57,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 @pytest.fixture
 def article(transactional_db: None) -> ContentItem:
-    return ContentItemFactory(
+    return ContentItemFactory.create(
         outlet=telegraph(),
         slug="hedgehog-crossing-saves-village-fete",
         source_url="https://www.telegraph.co.uk/news/2026/11/20/hedgehog-crossing-saves-village-fete/",

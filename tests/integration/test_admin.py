@@ -228,7 +228,7 @@ def test_case_changelist_query_count_does_not_grow_with_cases(
 ) -> None:
     def add_cases(count: int) -> None:
         for _ in range(count):
-            items = [ContentItemFactory(outlet=outlet) for _ in range(2)]
+            items = [ContentItemFactory.create(outlet=outlet) for _ in range(2)]
             submit(email="ed@telegraph.co.uk", urls=[i.source_url for i in items])
 
     add_cases(2)

@@ -42,7 +42,7 @@ def _drive(case: TakedownRequest) -> None:
 
 @pytest.fixture
 def article(outlet: Any) -> ContentItem:
-    return ContentItemFactory(outlet=outlet, source_url=SOURCE, slug="hedgehog")
+    return ContentItemFactory.create(outlet=outlet, source_url=SOURCE, slug="hedgehog")
 
 
 @pytest.mark.parametrize("spelling", EVERYDAY)
@@ -105,8 +105,8 @@ def test_partly_missed_case_closes_removed_and_says_which_were_not_ours(
 def test_approved_case_whose_targets_are_all_not_ours_never_closes_removed(db: None) -> None:
     """A case can reach removal with nothing of ours in it (a staff decision on a case whose
     only URL was not found): "removed" would be untrue, so it closes not found."""
-    case = TakedownRequestFactory(state=CaseState.APPROVED, next_check_at=None)
-    TargetFactory(
+    case = TakedownRequestFactory.create(state=CaseState.APPROVED, next_check_at=None)
+    TargetFactory.create(
         case=case, content_item=None, url="https://unknown.example/x", state=TargetState.NOT_FOUND
     )
     scheduling.case_kick(case)
@@ -118,8 +118,8 @@ def test_approved_case_whose_targets_are_all_not_ours_never_closes_removed(db: N
 
 
 def test_two_copies_of_one_article_are_both_taken_down(submit: Any, outlet: Any) -> None:
-    first = ContentItemFactory(outlet=outlet, source_url="https://www.telegraph.co.uk/n/x/")
-    second = ContentItemFactory(outlet=outlet, source_url="http://telegraph.co.uk/n/x")
+    first = ContentItemFactory.create(outlet=outlet, source_url="https://www.telegraph.co.uk/n/x/")
+    second = ContentItemFactory.create(outlet=outlet, source_url="http://telegraph.co.uk/n/x")
     case = submit(
         channel="staff",
         email="desk@telegraph.co.uk",
@@ -181,7 +181,7 @@ def test_resolution_and_may_publish_agree(
     """Whatever spelling the catalogue stored and whatever spelling names it, intake finds the
     article exactly when the crawler is told it is the suppressed one."""
     source = normalise_url(f"{stored[0]}://{stored[1]}{host}{path}{stored[2]}")
-    item = ContentItemFactory(outlet=None, source_url=source, source_domain=host)
+    item = ContentItemFactory.create(outlet=None, source_url=source, source_domain=host)
     try:
         suppression_create(
             kind=SuppressionKind.EXACT, value=source, actor="test", content_item=item

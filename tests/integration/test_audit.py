@@ -91,7 +91,7 @@ def chain(db: None) -> list[AuditEvent]:
 
 def test_chain_intact_after_a_realistic_run(submit: Any, item: ContentItem) -> None:
     outlet = item.outlet
-    others = [ContentItemFactory(outlet=outlet) for _ in range(3)]
+    others = [ContentItemFactory.create(outlet=outlet) for _ in range(3)]
     trusted = submit(
         channel="api",
         outlet=outlet,

@@ -21,9 +21,9 @@ STAFF_ONLY = {"channel", "trusted", "requester", "outlet"}
 def two_partners(submit: Any) -> dict[str, Any]:
     cases: dict[str, Any] = {}
     for slug in ("alpha", "beta"):
-        outlet = OutletFactory(slug=slug, is_partner=True)
-        OutletDomainFactory(outlet=outlet, domain=f"{slug}.example")
-        item = ContentItemFactory(outlet=outlet, source_domain=f"www.{slug}.example")
+        outlet = OutletFactory.create(slug=slug, is_partner=True)
+        OutletDomainFactory.create(outlet=outlet, domain=f"{slug}.example")
+        item = ContentItemFactory.create(outlet=outlet, source_domain=f"www.{slug}.example")
         result = submit(
             channel="api", outlet=outlet, urls=[item.source_url], email=f"d@{slug}.example"
         )
@@ -82,7 +82,7 @@ def test_a_viewer_without_its_scope_sees_nothing(two_partners: dict[str, Any]) -
 def test_one_case_is_read_in_two_queries_whatever_its_size(
     submit: Any, outlet: Any, django_assert_num_queries: Any
 ) -> None:
-    items = [ContentItemFactory(outlet=outlet) for _ in range(30)]
+    items = [ContentItemFactory.create(outlet=outlet) for _ in range(30)]
     case = submit(urls=[i.source_url for i in items]).case
     with django_assert_num_queries(2):
         found = selectors.case_for(viewer=Viewer.staff(), reference=case.reference)

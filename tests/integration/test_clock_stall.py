@@ -182,9 +182,9 @@ def _enforce_on_own_connection(target_id: int) -> None:
 def _largest_case(submit: Any) -> TakedownRequest:
     """As large as intake accepts: a whole domain of 1,000 articles plus 100 URLs."""
     telegraph_items(1000, prefix="domain")
-    other = OutletFactory(slug="other-news")
+    other = OutletFactory.create(slug="other-news")
     urls = [
-        ContentItemFactory(outlet=other, source_domain="www.other-news.example").source_url
+        ContentItemFactory.create(outlet=other, source_domain="www.other-news.example").source_url
         for _ in range(100)
     ]
     case = submit(whole_domain="telegraph.co.uk", urls=urls).case

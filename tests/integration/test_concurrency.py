@@ -104,7 +104,7 @@ def blocked_for(racer: Racer) -> float:
 
 
 def test_two_transitions_of_one_case_one_wins() -> None:
-    case = TakedownRequestFactory(state=CaseState.IN_REVIEW)
+    case = TakedownRequestFactory.create(state=CaseState.IN_REVIEW)
     ready = threading.Event()
     a = Racer(hold_open(lambda: transition(case, CaseState.APPROVED, actor="staff:a"), ready))
     b = Racer(after(ready, lambda: transition(case, CaseState.REJECTED, actor="staff:b")))
@@ -125,7 +125,7 @@ def test_two_transitions_of_one_case_one_wins() -> None:
 
 
 def test_two_identical_transitions_one_wins() -> None:
-    target = TargetFactory(state=TargetState.PENDING)
+    target = TargetFactory.create(state=TargetState.PENDING)
     ready = threading.Event()
     a = Racer(hold_open(lambda: transition(target, TargetState.REMOVED, actor="a"), ready))
     b = Racer(after(ready, lambda: transition(target, TargetState.REMOVED, actor="b")))
@@ -141,7 +141,7 @@ def test_two_identical_transitions_one_wins() -> None:
 
 
 def test_many_racers_exactly_one_wins() -> None:
-    case = TakedownRequestFactory(state=CaseState.IN_REVIEW)
+    case = TakedownRequestFactory.create(state=CaseState.IN_REVIEW)
     barrier = threading.Barrier(6)
     choices = [CaseState.APPROVED, CaseState.REJECTED, CaseState.WITHDRAWN] * 2
 
@@ -242,9 +242,9 @@ def test_the_same_submission_id_twice_at_once_makes_one_case(
     """A redelivered email, a double-clicked form, a retried API call, on two connections at
     once: the second waits for the first and returns its case."""
     outlet = telegraph()
-    item = ContentItemFactory(outlet=outlet)
+    item = ContentItemFactory.create(outlet=outlet)
     if known_requester:
-        RequesterFactory(email="owner@example.org")
+        RequesterFactory.create(email="owner@example.org")
     submission = Submission(
         channel=channel,
         email="owner@example.org",
@@ -277,7 +277,7 @@ def test_the_same_submission_id_twice_at_once_makes_one_case(
 def test_the_same_id_from_two_senders_at_once_makes_one_case_and_refuses_the_other() -> None:
     """Different requesters do not serialise on one requester row: the database's unique key
     on the submission's source decides, and the loser is refused without a trace."""
-    item = ContentItemFactory(outlet=telegraph())
+    item = ContentItemFactory.create(outlet=telegraph())
 
     def send(email: str) -> Any:
         return takedown_submit(

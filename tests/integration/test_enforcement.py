@@ -322,7 +322,7 @@ def test_failing_webhook_backs_off_and_brings_the_sweeper_back(
 
 def test_sweep_claims_what_is_due_once_per_lease(submit: Any, item: ContentItem) -> None:
     due = _trusted(submit, item)
-    later = _untrusted(submit, ContentItemFactory(outlet=item.outlet))
+    later = _untrusted(submit, ContentItemFactory.create(outlet=item.outlet))
     _drive(later)  # its next check is hours away
     claimed = scheduling.sweep_claim()
     assert claimed.cases == [due.pk]
@@ -461,6 +461,7 @@ def test_decision_after_the_deadline_on_a_failsafed_case_is_no_breach(
     assert case.state == CaseState.REMOVED
     target = Target.objects.get(case=case)
     assert target.outcome_at is not None
+    assert case.deadline_at is not None
     assert target.outcome_at < case.deadline_at  # the fail-safe's moment is kept
     assert not LadderRung.objects.filter(case=case, rung="breach").exists()
 

@@ -18,7 +18,7 @@ from rights.models import ContentItem
 from tests.integration.test_settings import manage
 
 
-def check(tmp_path: Path, debug: bool = False, **env: str) -> Any:
+def check(tmp_path: Path, env: dict[str, str], *, debug: bool = False) -> Any:
     base = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "SECRET_KEY": secrets.token_urlsafe(50),
@@ -59,7 +59,7 @@ REFUSED = [
 def test_bad_engine_settings_stop_start_up(
     tmp_path: Path, env: dict[str, str], message: str
 ) -> None:
-    result = check(tmp_path, **env)
+    result = check(tmp_path, env)
     assert result.returncode != 0
     assert message in result.stderr
     assert "ImproperlyConfigured" in result.stderr
@@ -82,13 +82,13 @@ ACCEPTED = [
 
 @pytest.mark.parametrize("env", ACCEPTED, ids=[str(e) for e in ACCEPTED])
 def test_good_engine_settings_are_accepted(tmp_path: Path, env: dict[str, str]) -> None:
-    result = check(tmp_path, **env)
+    result = check(tmp_path, env)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
 
 
 def test_plain_http_to_a_remote_cms_is_allowed_only_with_debug(tmp_path: Path) -> None:
-    result = check(tmp_path, debug=True, REMOVAL_WEBHOOK_URL="http://cms.internal/takedown")
+    result = check(tmp_path, {"REMOVAL_WEBHOOK_URL": "http://cms.internal/takedown"}, debug=True)
     assert result.returncode == 0, result.stderr
 
 

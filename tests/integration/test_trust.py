@@ -50,7 +50,7 @@ def _staff_entered(submit: Any, email: str, **fields: Any) -> TakedownRequest:
 def test_a_public_suffix_is_never_a_whole_domain_request(
     submit: Any, outlet: Any, suffix: str
 ) -> None:
-    ContentItemFactory(outlet=outlet, source_domain="www.example.com.au")
+    ContentItemFactory.create(outlet=outlet, source_domain="www.example.com.au")
     with pytest.raises(InvalidRequest) as excinfo:
         _staff_entered(submit, "desk@telegraph.co.uk", whole_domain=suffix)
     assert "public" in excinfo.value.errors["whole_domain"]
@@ -137,14 +137,14 @@ def test_an_unverified_address_is_never_trusted(demo_catalogue: Any, submit: Any
 def test_a_partner_is_not_trusted_for_another_outlets_article_under_its_domain(
     submit: Any,
 ) -> None:
-    host = OutletFactory(slug="host", is_partner=True)
-    OutletDomainFactory(outlet=host, domain="example-host.com")
-    indie = OutletFactory(slug="indie")
-    OutletDomainFactory(outlet=indie, domain="indie.example-host.com")
-    article = ContentItemFactory(outlet=indie, source_domain="indie.example-host.com")
+    host = OutletFactory.create(slug="host", is_partner=True)
+    OutletDomainFactory.create(outlet=host, domain="example-host.com")
+    indie = OutletFactory.create(slug="indie")
+    OutletDomainFactory.create(outlet=indie, domain="indie.example-host.com")
+    article = ContentItemFactory.create(outlet=indie, source_domain="indie.example-host.com")
     case = submit(channel="api", outlet=host, urls=[article.source_url]).case
     assert case.state == CaseState.IN_REVIEW
-    own = ContentItemFactory(outlet=host, source_domain="www.example-host.com")
+    own = ContentItemFactory.create(outlet=host, source_domain="www.example-host.com")
     case = submit(channel="api", outlet=host, urls=[own.source_url]).case
     assert case.state == CaseState.APPROVED
 
@@ -152,7 +152,7 @@ def test_a_partner_is_not_trusted_for_another_outlets_article_under_its_domain(
 def test_an_item_outside_its_outlets_verified_domains_is_not_trusted(
     submit: Any, outlet: Any
 ) -> None:
-    stray = ContentItemFactory(outlet=outlet, source_domain="www.not-the-telegraph.example")
+    stray = ContentItemFactory.create(outlet=outlet, source_domain="www.not-the-telegraph.example")
     case = _staff_entered(submit, "desk@telegraph.co.uk", urls=[stray.source_url])
     assert case.state == CaseState.IN_REVIEW
     case = submit(channel="api", outlet=outlet, urls=[stray.source_url]).case
@@ -165,7 +165,9 @@ def test_an_item_outside_its_outlets_verified_domains_is_not_trusted(
 def test_whole_domain_request_is_kept_when_earlier_cases_hold_every_item(
     submit: Any, outlet: Any
 ) -> None:
-    items = [ContentItemFactory(outlet=outlet, source_domain="blog.telegraph.co.uk") for _ in "ab"]
+    items = [
+        ContentItemFactory.create(outlet=outlet, source_domain="blog.telegraph.co.uk") for _ in "ab"
+    ]
     earlier = _staff_entered(submit, "desk@telegraph.co.uk", urls=[i.source_url for i in items])
     assert earlier.state == CaseState.APPROVED  # open, holding every item of the domain
     domain_case = _staff_entered(
@@ -231,8 +233,8 @@ def test_admin_refuses_a_public_suffix_domain(admin_client: Client, outlet: Any)
 
 
 def test_moving_an_item_to_another_outlet_is_audited_on_both(admin_user: User, outlet: Any) -> None:
-    other = OutletFactory(slug="other")
-    item = ContentItemFactory(outlet=outlet)
+    other = OutletFactory.create(slug="other")
+    item = ContentItemFactory.create(outlet=outlet)
     item.outlet = other
     trust_record_save(record=item, actor=f"staff:{admin_user.pk}", fields=["outlet"])
     for slug in ("telegraph", "other"):

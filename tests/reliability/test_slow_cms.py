@@ -77,6 +77,7 @@ def _assert_failsafe_in_time(undecided: TakedownRequest) -> None:
     assert target.state == TargetState.DISABLED
     assert target.outcome_at is not None
     assert target.outcome_at <= undecided.deadline_at
+    assert target.content_item_id is not None
     item = ContentItem.objects.get(pk=target.content_item_id)
     assert item.status == ContentStatus.DISABLED
     assert undecided.state == CaseState.DISABLED_PENDING_REVIEW
@@ -137,6 +138,7 @@ def test_standby_sweepers_keep_the_clock_with_a_trickling_cms(
     # Our own copies went regardless of the CMS.
     for case in trusted:
         target = Target.objects.get(case=case)
+        assert target.content_item_id is not None
         assert ContentItem.objects.get(pk=target.content_item_id).status == ContentStatus.REMOVED
 
 

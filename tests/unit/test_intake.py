@@ -54,8 +54,8 @@ def frozen() -> Iterator[time_machine.Traveller]:
 
 
 def bbc() -> Outlet:
-    outlet = OutletFactory(name="BBC", slug="bbc", is_partner=True)
-    OutletDomainFactory(outlet=outlet, domain="bbc.co.uk")
+    outlet = OutletFactory.create(name="BBC", slug="bbc", is_partner=True)
+    OutletDomainFactory.create(outlet=outlet, domain="bbc.co.uk")
     return outlet
 
 
@@ -370,7 +370,7 @@ def test_api_request_needs_its_outlet(submit: Any, nothing_written: None, item: 
 
 @pytest.mark.smoke
 def test_suspended_requester_is_refused_plainly_to_staff(submit: Any, item: Any) -> None:
-    RequesterFactory(email="owner@example.org", suspended_at=timezone.now())
+    RequesterFactory.create(email="owner@example.org", suspended_at=timezone.now())
     before = counts()
     with pytest.raises(DomainError) as excinfo:
         submit(channel="staff", urls=[item.source_url], email="Owner@Example.org")
@@ -385,7 +385,7 @@ def test_a_public_door_answers_a_suspended_requester_as_anyone_else(
 ) -> None:
     """Nothing the door returns tells a suspended address from any other: a case is made, and
     only the email to that address says it was refused, and why."""
-    RequesterFactory(email="owner@example.org", suspended_at=timezone.now())
+    RequesterFactory.create(email="owner@example.org", suspended_at=timezone.now())
     result = submit(channel=channel, urls=[item.source_url], email="owner@example.org")
     assert result.created
     assert result.merged == []
@@ -469,7 +469,7 @@ def test_resolution_by_primary_source(submit: Any, item: Any) -> None:
 
 
 def test_our_url_and_source_url_make_one_target(submit: Any, item: Any) -> None:
-    other = ContentItemFactory(outlet=item.outlet)
+    other = ContentItemFactory.create(outlet=item.outlet)
     result = submit(urls=[item.public_url, item.source_url, other.public_url])
     targets = list(result.case.targets.all())
     assert [t.content_item for t in targets] == [item, other]
@@ -520,15 +520,15 @@ def test_only_unknown_urls_make_a_case_closed_as_not_found(submit: Any, db: None
 def domains(outlet: Outlet) -> dict[str, list[ContentItem]]:
     other = bbc()
     return {
-        "www": [ContentItemFactory(outlet=outlet) for _ in range(3)],
-        "bare": [ContentItemFactory(outlet=outlet, source_domain="telegraph.co.uk")],
-        "sub": [ContentItemFactory(outlet=outlet, source_domain="a.b.telegraph.co.uk")],
+        "www": [ContentItemFactory.create(outlet=outlet) for _ in range(3)],
+        "bare": [ContentItemFactory.create(outlet=outlet, source_domain="telegraph.co.uk")],
+        "sub": [ContentItemFactory.create(outlet=outlet, source_domain="a.b.telegraph.co.uk")],
         "lookalike": [
-            ContentItemFactory(outlet=None, source_domain="evil-telegraph.co.uk"),
-            ContentItemFactory(outlet=None, source_domain="telegraph.co.uk.evil.com"),
-            ContentItemFactory(outlet=None, source_domain="telegraph.co"),
+            ContentItemFactory.create(outlet=None, source_domain="evil-telegraph.co.uk"),
+            ContentItemFactory.create(outlet=None, source_domain="telegraph.co.uk.evil.com"),
+            ContentItemFactory.create(outlet=None, source_domain="telegraph.co"),
         ],
-        "other": [ContentItemFactory(outlet=other, source_domain="www.bbc.co.uk")],
+        "other": [ContentItemFactory.create(outlet=other, source_domain="www.bbc.co.uk")],
     }
 
 
@@ -597,7 +597,7 @@ def test_repeat_request_returns_the_open_case(submit: Any, item: Any) -> None:
 def test_partially_new_request_makes_a_case_for_the_new_urls(submit: Any, item: Any) -> None:
     submit = verified(submit)
     first = submit(urls=[item.source_url])
-    new_item = ContentItemFactory(outlet=item.outlet)
+    new_item = ContentItemFactory.create(outlet=item.outlet)
     second = submit(urls=[item.source_url, new_item.source_url])
 
     assert second.created
@@ -678,7 +678,7 @@ def test_the_same_id_with_another_request_is_refused_and_writes_nothing(
     extra = {"outlet": outlet} if channel == "api" else {}
     first = submit(channel=channel, urls=[item.source_url], external_id="<id-1@x>", **extra)
     before = counts()
-    other = ContentItemFactory(outlet=outlet)
+    other = ContentItemFactory.create(outlet=outlet)
     with pytest.raises(DomainError) as excinfo:
         submit(channel=channel, urls=[other.source_url], external_id="<id-1@x>", **extra)
     assert excinfo.value.code == "idempotency_conflict"
@@ -691,8 +691,8 @@ def test_the_same_id_with_another_request_is_refused_and_writes_nothing(
 
 
 def test_ids_are_scoped_to_their_door_and_partner(submit: Any, item: Any, outlet: Outlet) -> None:
-    other_partner = OutletFactory(slug="other-partner", is_partner=True)
-    doors = [
+    other_partner = OutletFactory.create(slug="other-partner", is_partner=True)
+    doors: list[dict[str, Any]] = [
         {"channel": "email"},
         {"channel": "web"},
         {"channel": "api", "outlet": outlet},
@@ -896,15 +896,15 @@ def test_earlier_verification_does_not_trust_a_later_email(
     submit: Any, item: Any, outlet: Outlet
 ) -> None:
     """The From line of an email can be forged: each request is judged on its own channel."""
-    RequesterFactory(email="ed@telegraph.co.uk", email_verified_at=timezone.now())
+    RequesterFactory.create(email="ed@telegraph.co.uk", email_verified_at=timezone.now())
     result = submit(channel="email", email="ed@telegraph.co.uk", urls=[item.source_url])
     assert result.case.state == CaseState.IN_REVIEW
 
 
 def test_unverified_outlet_domain_is_not_trusted(submit: Any, db: None) -> None:
-    outlet = OutletFactory(slug="unverified", is_partner=True)
-    OutletDomainFactory(outlet=outlet, domain="unverified.example", verified_at=None)
-    item = ContentItemFactory(outlet=outlet, source_domain="www.unverified.example")
+    outlet = OutletFactory.create(slug="unverified", is_partner=True)
+    OutletDomainFactory.create(outlet=outlet, domain="unverified.example", verified_at=None)
+    item = ContentItemFactory.create(outlet=outlet, source_domain="www.unverified.example")
     by_staff = submit(
         channel="staff",
         email="ed@unverified.example",
@@ -935,7 +935,7 @@ def test_partner_is_trusted_for_its_own_content(submit: Any, item: Any, outlet: 
 def test_partner_is_not_trusted_for_another_outlets_content(
     submit: Any, item: Any, outlet: Outlet
 ) -> None:
-    theirs = ContentItemFactory(outlet=bbc(), source_domain="www.bbc.co.uk")
+    theirs = ContentItemFactory.create(outlet=bbc(), source_domain="www.bbc.co.uk")
     result = submit(
         channel="api", outlet=outlet, email="legal@telegraph.co.uk", urls=[theirs.source_url]
     )
@@ -948,7 +948,7 @@ def test_non_partner_outlet_is_not_trusted(submit: Any, db: None) -> None:
     from tests.factories import telegraph
 
     outlet = telegraph(partner=False)
-    item = ContentItemFactory(outlet=outlet)
+    item = ContentItemFactory.create(outlet=outlet)
     result = submit(channel="api", outlet=outlet, urls=[item.source_url])
     assert result.case.state == CaseState.IN_REVIEW
 
@@ -959,7 +959,7 @@ def test_non_partner_outlet_is_not_trusted(submit: Any, db: None) -> None:
 def test_mixed_trusted_and_untrusted_items_go_to_review(
     submit: Any, item: Any, outlet: Outlet, channel: str, verified: bool
 ) -> None:
-    theirs = ContentItemFactory(outlet=bbc(), source_domain="www.bbc.co.uk")
+    theirs = ContentItemFactory.create(outlet=bbc(), source_domain="www.bbc.co.uk")
     result = submit(
         channel=channel,
         outlet=outlet if channel == "api" else None,
@@ -993,8 +993,8 @@ def test_audit_event_data_is_json_and_names_the_requester_by_id(submit: Any, ite
 
 def test_a_source_domain_that_hands_out_mail_is_not_trusted_by_itself(submit: Any) -> None:
     """web.de publishes news and gives out free mailboxes: only a verified domain vouches."""
-    portal = OutletFactory(name="Portal", slug="portal")
-    item = ContentItemFactory(
+    portal = OutletFactory.create(name="Portal", slug="portal")
+    item = ContentItemFactory.create(
         outlet=portal, source_domain="web.de", source_url="https://web.de/magazine/story/"
     )
     case = submit(

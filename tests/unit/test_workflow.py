@@ -41,15 +41,15 @@ ACTOR = "staff:1"
 
 
 def make_case(state: str) -> TakedownRequest:
-    return TakedownRequestFactory(state=state)
+    return TakedownRequestFactory.create(state=state)
 
 
 def make_target(state: str) -> Target:
-    return TargetFactory(state=state)
+    return TargetFactory.create(state=state)
 
 
 def make_content(state: str) -> ContentItem:
-    return ContentItemFactory(status=state, outlet=OutletFactory(slug="the-outlet"))
+    return ContentItemFactory.create(status=state, outlet=OutletFactory.create(slug="the-outlet"))
 
 
 def case_stream(case: TakedownRequest) -> str:
@@ -129,7 +129,7 @@ def test_table_covers_every_state_and_names_only_real_states(name: str) -> None:
 
 @pytest.mark.smoke
 def test_every_state_is_reachable_from_the_start() -> None:
-    starts = {
+    starts: dict[str, list[str]] = {
         "case": [C.AWAITING_CONFIRMATION, C.OPEN],
         "target": [T.PENDING],
         "content": [S.LIVE],
@@ -305,7 +305,7 @@ def test_explicit_stream_is_used() -> None:
 
 @pytest.mark.django_db
 def test_content_without_outlet_goes_to_the_system_stream() -> None:
-    item = ContentItemFactory(outlet=None)
+    item = ContentItemFactory.create(outlet=None)
     transition(item, S.REMOVED, actor=ACTOR)
     event = AuditEvent.objects.get()
     assert (event.stream, event.action) == ("system", "content.removed")
@@ -358,7 +358,7 @@ def test_move_rolls_back_with_the_callers_transaction() -> None:
 @pytest.mark.django_db
 def test_forbidden_move_inside_a_transaction_leaves_earlier_work() -> None:
     case = make_case(C.OPEN)
-    target = TargetFactory(case=case)
+    target = TargetFactory.create(case=case)
     with transaction.atomic():
         transition(target, T.REMOVED, actor=ACTOR)
         with pytest.raises(TransitionNotAllowed):
