@@ -149,19 +149,26 @@ class SlaStatus:
 
     @property
     def healthy(self) -> bool:
-        """Database and broker answer, the sweeper ran within a few intervals, and no removal
-        effect is a dead letter waiting for staff."""
+        """Database and broker answer, and the sweeper ran within a few intervals: the service
+        itself works. What only a person can fix is `needs_attention`, apart, so that a load
+        balancer reading /healthz never takes working web servers out of rotation for it."""
         return (
             self.database
             and self.broker
             and self.sweeper_lag_seconds is not None
             and self.sweeper_lag_seconds <= max(3 * self.sweep_interval_seconds, 15.0)
-            and self.dead_effects == 0
         )
+
+    @property
+    def needs_attention(self) -> bool:
+        """A removal effect is a dead letter: the CMS refused it for good, staff must act."""
+        return self.dead_effects > 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "status": "ok" if self.healthy else "degraded",
+            "status": (
+                "degraded" if not self.healthy else "attention" if self.needs_attention else "ok"
+            ),
             "database": "ok" if self.database else "down",
             "broker": "ok" if self.broker else "down",
             "sweeper": {

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from django.db import models
-from django.utils import timezone
 
-from rights import audit
+from rights import audit, clock
 from rights.db import joined_atomic
 from rights.errors import TransitionNotAllowed
 from rights.states import CLOSED_CASE_STATES, MACHINES, is_allowed
@@ -55,7 +54,7 @@ def transition(
             setattr(locked, name, value)
             fields.add(name)
         if machine.name == "case":
-            now = timezone.now()
+            now = clock.now()
             locked.closed_at = now if to_state in CLOSED_CASE_STATES else None  # type: ignore[attr-defined]
             fields.add("closed_at")
         if any(f.name == "updated_at" for f in locked._meta.fields):

@@ -7,9 +7,8 @@ carries out what the decision implies: removal, or restoring content the fail-sa
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
-from rights import audit
+from rights import audit, clock
 from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, TakedownRequest
@@ -30,7 +29,7 @@ def case_approve(*, case: TakedownRequest, user_id: int) -> TakedownRequest:
             case,
             CaseState.APPROVED,
             actor=_staff(user_id),
-            update={"decided_by_id": user_id, "decided_at": timezone.now()},
+            update={"decided_by_id": user_id, "decided_at": clock.now()},
         )
         case_kick(case)
     return case
@@ -41,7 +40,7 @@ def case_reject(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedow
     if not reasons:
         raise DomainError("a rejection needs its reasons", field="reasons")
     with transaction.atomic():
-        now = timezone.now()
+        now = clock.now()
         case = transition(
             case,
             CaseState.REJECTED,
@@ -81,7 +80,7 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
             data=digest,
             update={
                 "decided_by_id": user_id,
-                "decided_at": timezone.now(),
+                "decided_at": clock.now(),
                 "decision_reasons": reasons,
             },
         )

@@ -6,9 +6,8 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from rights import audit
+from rights import audit, clock
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
 from rights.normalise import NormaliseError, article_key, normalise_url, prefix_key, spellings
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
@@ -49,7 +48,7 @@ def suppression_lift(*, rule: Suppression, actor: str) -> None:
         locked = Suppression.objects.select_for_update().get(pk=rule.pk)
         if locked.lifted_at is not None:
             return
-        locked.lifted_at = timezone.now()
+        locked.lifted_at = clock.now()
         locked.save(update_fields=["lifted_at"])
         audit.append(
             stream=locked.case.audit_stream() if locked.case else audit.SYSTEM_STREAM,

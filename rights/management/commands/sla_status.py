@@ -1,7 +1,8 @@
 """`python manage.py sla_status`: the deadline engine's figures, as /healthz serves them.
 
-Exits 0 when healthy, 1 when degraded (database or broker down, or the sweeper lagging), so it
-can stand in a cron job or a monitoring check.
+Exits 0 when all is well, 1 when degraded (database or broker down, or the sweeper lagging) or
+when something needs a person (a dead letter), so it can stand in a cron job or a monitoring
+check. /healthz answers 503 only when degraded: load balancers read it.
 """
 
 from __future__ import annotations
@@ -20,5 +21,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         status = selectors.sla_status()
         self.stdout.write(json.dumps(status.as_dict(), indent=2))
-        if not status.healthy:
+        if not status.healthy or status.needs_attention:
             raise SystemExit(1)
