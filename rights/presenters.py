@@ -146,7 +146,8 @@ def case_present(case: TakedownRequest, *, targets: list[Target], viewer: Viewer
             "channel": case.channel,
             "trusted": case.trusted,
             "requester": f"requester:{case.requester_id}",
-            "outlet": case.outlet.slug if case.outlet is not None else None,
+            # The partner outlet whose API key filed the case (none for the other doors).
+            "partner": case.outlet.slug if case.outlet is not None else None,
         }
     return CaseView(
         reference=case.reference,

@@ -27,7 +27,13 @@ from rights.models import (
     Target,
 )
 from rights.presenters import Viewer, ViewerKind
-from rights.states import CLOCK_RUNNING_STATES, CLOSED_CASE_STATES, CaseState, TargetState
+from rights.states import (
+    CLOCK_RUNNING_STATES,
+    CLOSED_CASE_STATES,
+    VISIBLE_CONTENT,
+    CaseState,
+    TargetState,
+)
 
 if TYPE_CHECKING:
     from typing import TypedDict
@@ -44,6 +50,15 @@ if TYPE_CHECKING:
 
 def content_item_by_slug(slug: str) -> ContentItem:
     return get_object_or_404(ContentItem.objects.select_related("outlet"), slug=slug)
+
+
+def content_latest(*, limit: int) -> list[ContentItem]:
+    """The newest articles readers may see (taken-down ones never are), with their outlets."""
+    return list(
+        ContentItem.objects.filter(status__in=VISIBLE_CONTENT)
+        .select_related("outlet")
+        .order_by("-published_at", "-pk")[:limit]
+    )
 
 
 def item_held_elsewhere(*, content_item_id: int, case_id: int) -> bool:

@@ -17,6 +17,8 @@ from rights.models import ContentItem
 from rights.presenters import case_present
 from rights.states import ContentStatus
 
+FRONT_PAGE_ITEMS = 50
+
 
 def deadline_text(seconds: int) -> str:
     """The promise in words: "24 hours"; short test deadlines read as minutes or seconds."""
@@ -39,6 +41,15 @@ def removal_link(item: ContentItem) -> str:
     }
     query = "&".join(f"{key}={quote(value, safe=':/')}" for key, value in fields.items())
     return f"mailto:{settings.TAKEDOWN_MAILBOX}?{query}"
+
+
+def front_page(request: HttpRequest) -> HttpResponse:
+    """The aggregator's front page: the newest articles we publish, each with its source."""
+    response = render(
+        request, "rights/front.html", {"items": selectors.content_latest(limit=FRONT_PAGE_ITEMS)}
+    )
+    patch_cache_control(response, no_cache=True)
+    return response
 
 
 def content_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -92,7 +103,8 @@ def status_page(request: HttpRequest, token: str) -> HttpResponse:
         {
             "case": view,
             "deadline": case.deadline_at,
-            "time_left": time_left(case.deadline_at, clock.now()),
+            # A closed case has no deadline still to come.
+            "time_left": "" if case.closed_at else time_left(case.deadline_at, clock.now()),
         },
     )
     # The address is the secret: never sent on to the sites the page links to, never indexed.

@@ -14,7 +14,7 @@ from tests.factories import ContentItemFactory, OutletDomainFactory, OutletFacto
 
 pytestmark = pytest.mark.django_db
 
-STAFF_ONLY = {"channel", "trusted", "requester", "outlet"}
+STAFF_ONLY = {"channel", "trusted", "requester", "partner"}
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pytest_django.fixtures import Settings
 from rights.models import ContentItem
 from rights.web.views import deadline_text
 from rights.workflow import transition
+from tests.factories import ContentItemFactory, telegraph
 
 
 def page(client: Client, item: ContentItem):  # type: ignore[no-untyped-def]
@@ -103,3 +104,14 @@ def test_the_notice_follows_the_deadline_setting(
     settings.TAKEDOWN_DEADLINE = 120
     text = " ".join(page(client, item).content.decode().split())
     assert "will be deleted within 2 minutes." in text
+
+
+def test_the_front_page_lists_what_readers_may_see(client: Client, db: None) -> None:
+    outlet = telegraph()
+    live = ContentItemFactory.create(outlet=outlet, title="A live story")
+    gone = ContentItemFactory.create(outlet=outlet, title="A removed story")
+    transition(gone, "removed", actor="test")
+    page = client.get("/").content.decode()
+    assert live.get_absolute_url() in page
+    assert "A live story" in page
+    assert "A removed story" not in page

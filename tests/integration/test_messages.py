@@ -116,3 +116,16 @@ def test_a_status_link_shows_only_its_own_case(client: Client, submit: Any, item
     page = client.get(links.status_url(mine).removeprefix("https://news.example")).content
     assert mine.reference.encode() in page
     assert theirs.reference.encode() not in page
+
+
+def test_a_closed_cases_page_announces_no_deadline_to_come(
+    client: Client, submit: Any, item: Any
+) -> None:
+    case = submit(
+        channel="staff", email="desk@telegraph.co.uk", urls=[item.source_url], email_verified=True
+    ).case
+    _drive(case)
+    page = client.get(links.status_url(case).removeprefix("https://news.example")).content.decode()
+    assert "Done: the content has been removed" in page
+    assert "from now" not in page
+    assert 'data-testid="deadline"' not in page

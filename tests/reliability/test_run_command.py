@@ -271,6 +271,18 @@ def submit_and_see_410(run: Run) -> None:
     shown = run.second_terminal(f"scripts/manage takedown show {case['reference']}")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["state"] == "removed", shown.stdout
+
+    # The requester's mail links to their status page where this run serves (the port set).
+    def status_link() -> str | None:
+        for message in sorted((run.tmp / "var" / "mail").glob("*.log")):
+            found = re.search(r"http://localhost:(\d+)(/status/\S+/)", message.read_text())
+            if found:
+                assert int(found.group(1)) == run.port, found.group(0)
+                return found.group(2)
+        return None
+
+    wait_for(lambda: status_link() is not None, timeout=20, what="the requester's email")
+    assert http_status(f"http://127.0.0.1:{run.port}{status_link()}") == 200
     # The rest of the block works as written, too (sla_status exits 1 when degraded).
     for command in commands:
         if command.startswith("scripts/manage") and "takedown submit" not in command:

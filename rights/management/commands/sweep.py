@@ -97,6 +97,14 @@ class Command(BaseCommand):
         once = bool(options["once"])
         slow = None if once else SlowWork(max(1, options["threads"]))
         self.next_checkpoint = time.monotonic()
+        if not once:
+            logger.info(
+                "standby sweeper running: a sweep every %s s, %d work threads, a checkpoint "
+                "every %s s; it logs again only when it has work or trouble",
+                options["interval"],
+                max(1, options["threads"]),
+                settings.AUDIT_CHECKPOINT_INTERVAL,
+            )
         try:
             while True:
                 # A restarted database must not end the process: drop dead connections each
@@ -114,6 +122,8 @@ class Command(BaseCommand):
                 if once:
                     self.stdout.write(f"swept: {done} item(s) of work done")
                     return
+                if done:
+                    logger.info("sweep: %d item(s) of work handed out", done)
                 time.sleep(options["interval"])
         finally:
             if slow is not None:
