@@ -193,10 +193,13 @@ AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 if not DEBUG:
     if not AUDIT_SIGNING_KEY:
         raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be set when DEBUG is off")
-    if AUDIT_SIGNING_KEY == SECRET_KEY:
+    if AUDIT_SIGNING_KEY.strip() == SECRET_KEY.strip():
         raise ImproperlyConfigured("AUDIT_SIGNING_KEY must differ from SECRET_KEY")
-    if len(AUDIT_SIGNING_KEY) < 32:
-        raise ImproperlyConfigured("AUDIT_SIGNING_KEY must be at least 32 characters long")
+    if len(AUDIT_SIGNING_KEY) < 32 or len(set(AUDIT_SIGNING_KEY.strip())) < 10:
+        raise ImproperlyConfigured(
+            "AUDIT_SIGNING_KEY must be a random key of at least 32 characters (not blanks or "
+            "one character repeated): python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
 elif not AUDIT_SIGNING_KEY:
     AUDIT_SIGNING_KEY = "insecure-development-audit-key-only-used-when-DEBUG-is-on"
 # Where each signed checkpoint is also written, outside the database: an append-only file of

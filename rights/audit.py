@@ -43,7 +43,7 @@ from django.db import connection, transaction
 
 from rights import clock
 from rights.db import joined_atomic
-from rights.models import AuditCheckpoint, AuditEvent, AuditStream
+from rights.models import AuditCheckpoint, AuditEvent, AuditStream, TakedownRequest, Target
 
 logger = logging.getLogger(__name__)
 
@@ -646,6 +646,55 @@ def verify(*, now: datetime | None = None, witness: Witness | None = None) -> Ve
         return _verify(now=now, witness=witness, mark=mark)
 
 
+class _StateWitness:
+    """What the trail says each case and target is now: its last transition's `to` (or the
+    state it was received in). An intact chain whose newest events were cut before any
+    checkpoint covered them still disagrees with the rows those events changed: a case left
+    `rejected` with no `case.rejected` event is caught here."""
+
+    def __init__(self) -> None:
+        self.cases: dict[str, tuple[str, AuditEvent]] = {}
+        self.targets: dict[int, tuple[str, AuditEvent]] = {}
+
+    def see(self, event: AuditEvent) -> None:
+        data = event.data if isinstance(event.data, dict) else {}
+        if not event.stream.startswith("case:"):
+            return
+        reference = event.stream.removeprefix("case:")
+        if event.action == "case.received":
+            if isinstance(data.get("state"), str):
+                self.cases[reference] = (data["state"], event)
+            for row in data.get("targets") or []:
+                if isinstance(row, list) and len(row) == 3 and isinstance(row[0], int):
+                    self.targets[row[0]] = (str(row[2]), event)
+        elif isinstance(data.get("to"), str) and isinstance(data.get("id"), int):
+            if event.action.startswith("case."):
+                self.cases[reference] = (data["to"], event)
+            elif event.action.startswith("target."):
+                self.targets[data["id"]] = (data["to"], event)
+
+    def check(self) -> None:
+        from_rows = TakedownRequest.objects.filter(reference__in=self.cases).values_list(
+            "reference", "state"
+        )
+        for reference, state in from_rows:
+            said, event = self.cases[reference]
+            if said != state:
+                raise AuditBroken(
+                    f"case {reference} is {state!r} but its trail ends with it {said!r} (events "
+                    "after this one were removed, or the case changed outside the workflow)",
+                    event=event,
+                )
+        for pk, state in Target.objects.filter(pk__in=self.targets).values_list("pk", "state"):
+            said, event = self.targets[pk]
+            if said != state:
+                raise AuditBroken(
+                    f"target {pk} is {state!r} but its trail ends with it {said!r} (events "
+                    "after this one were removed, or the target changed outside the workflow)",
+                    event=event,
+                )
+
+
 def _verify(*, now: datetime | None, witness: Witness, mark: int | None) -> VerifyResult:
     cutoff = now - _grace() if now is not None else None
     checkpoints = _verified_checkpoints(witness, mark, cutoff)
@@ -654,6 +703,7 @@ def _verify(*, now: datetime | None, witness: Witness, mark: int | None) -> Veri
         name: (seq, head)
         for name, seq, head in AuditStream.objects.values_list("name", "seq", "head_hash")
     }
+    states = _StateWitness()
     events = 0
     seen: set[str] = set()
     stream: str | None = None
@@ -705,12 +755,14 @@ def _verify(*, now: datetime | None, witness: Witness, mark: int | None) -> Veri
             uncovered += 1
             if oldest_uncovered is None or event.created_at < oldest_uncovered.created_at:
                 oldest_uncovered = event
+        states.see(event)
         previous = event.hash
         expected_seq += 1
         events += 1
         last = event
     if stream is not None and last is not None:
         close_stream(stream, last)
+    states.check()
     for name, (seq, _head) in heads.items():
         if name not in seen and seq > 0:
             raise AuditBroken(

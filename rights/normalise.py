@@ -36,6 +36,22 @@ TRACKING_PARAMS = frozenset(
         "cmpid",
         "ocid",
         "mkt_tok",
+        # Publishers' own share and campaign tags: The Guardian's CMP, The Telegraph's ito
+        # and WT.mc_id, The New York Times' smid, the BBC's ns_* and at_*.
+        "cmp",
+        "ito",
+        "wt.mc_id",
+        "smid",
+        "share",
+        "ref",
+        "s_cid",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "at_medium",
+        "at_campaign",
     }
 )
 TRACKING_PREFIXES = ("utm_",)
@@ -45,7 +61,7 @@ HOST_SPELLINGS = ("www.", "amp.", "m.")
 # Path endings that name the AMP edition of the article at the same address.
 AMP_PATH_SUFFIXES = ("/amp", ".amp")
 # Query arguments that ask for the AMP edition.
-AMP_QUERY_ARGS = frozenset({"amp", "amp=1", "amp=true", "outputtype=amp"})
+AMP_QUERY_ARGS = frozenset({"amp", "amp=", "amp=1", "amp=true", "outputtype=amp"})
 _PSL = PublicSuffixList()
 
 

@@ -74,6 +74,11 @@ TARGET_WORDS: dict[str, str] = {
 }
 
 
+# A pending URL of a case decided for removal is on its way out, not waiting for a decision.
+BEING_REMOVED = frozenset({CaseState.APPROVED, CaseState.REMOVING})
+REMOVING_WORDS = "Approved: being removed now"
+
+
 def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat() if moment is not None else None
 
@@ -118,12 +123,13 @@ class CaseView:
         return body
 
 
-def _target(target: Target, viewer: Viewer) -> TargetView:
+def _target(target: Target, case_state: str, viewer: Viewer) -> TargetView:
     shows_catalogue = viewer.kind != ViewerKind.REQUESTER
+    removing = target.state == TargetState.PENDING and case_state in BEING_REMOVED
     return TargetView(
         url=target.url,
         state=target.state,
-        meaning=TARGET_WORDS[target.state],
+        meaning=REMOVING_WORDS if removing else TARGET_WORDS[target.state],
         outcome_at=iso(target.outcome_at),
         content_item=(
             target.content_item.slug
@@ -160,7 +166,7 @@ def case_present(case: TakedownRequest, *, targets: list[Target], viewer: Viewer
         clock_started_at=iso(case.clock_started_at),
         deadline_at=iso(case.deadline_at),
         closed_at=iso(case.closed_at),
-        targets=[_target(t, viewer) for t in targets],
+        targets=[_target(t, case.state, viewer) for t in targets],
         decision=(
             DecisionView(decided_at=iso(case.decided_at), reasons=case.decision_reasons)
             if decided

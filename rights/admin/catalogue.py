@@ -95,6 +95,16 @@ class OutletAdmin(TrustAuditedAdmin):
     readonly_fields = ["created_at"]
     inlines = [OutletDomainInline, RightsContactInline]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # The slug names the outlet's audit stream: renaming it would split its trail.
+            fields.append("slug")
+        return fields
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Any = None) -> dict[str, Any]:
+        return {} if obj is not None else dict(self.prepopulated_fields)
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Outlet]:
         return (
             super()

@@ -74,8 +74,8 @@ def backends_problem(names: list[str] | tuple[str, ...]) -> str | None:
 
 
 def _loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+    if host == "localhost":
+        return True  # names under .localhost are not resolved to loopback everywhere
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

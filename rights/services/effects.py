@@ -201,6 +201,10 @@ def target_enforce(*, target_id: int) -> bool:
                     with transaction.atomic():
                         backend.apply(target=target, action=action, key=effect.key)
                         _effect_done(effect)
+                        if action == RemovalAction.REMOVE:
+                            # Our copy is gone: the crawler may not bring it back, whatever the
+                            # remote backends still owe (a CMS that is down or refusing).
+                            _suppress_item(target.case, target)
                         if last:
                             _target_done(target, action)
                     continue
@@ -410,6 +414,29 @@ def _effect_done(effect: RemovalEffect) -> None:
         effects_done(case=case_lock(effect.target.case_id), effects=[effect])
 
 
+def _suppress_item(case: TakedownRequest, target: Target) -> None:
+    """The standing rule that keeps the target's article from being published again."""
+    item = target.content_item
+    if item is None:
+        return
+    suppression_create(
+        kind=SuppressionKind.EXACT,
+        value=normalise_url(item.source_url),
+        actor=ACTOR,
+        case=case,
+        content_item=item,
+    )
+
+
+def case_suppress_domain(case: TakedownRequest) -> None:
+    """A whole-domain case's rule, from the moment it is decided for removal: tomorrow's
+    articles from the domain stay off even while today's are still being taken down."""
+    if case.whole_domain:
+        suppression_create(
+            kind=SuppressionKind.DOMAIN, value=case.whole_domain, actor=ACTOR, case=case
+        )
+
+
 def _target_done(target: Target, action: str) -> None:
     if action != RemovalAction.REMOVE:
         return
@@ -429,14 +456,8 @@ def _target_done(target: Target, action: str) -> None:
                 actor=ACTOR,
                 update={"outcome_at": current.outcome_at or now},
             )
-        if current.content_item is not None and current.state == TargetState.REMOVED:
-            suppression_create(
-                kind=SuppressionKind.EXACT,
-                value=normalise_url(current.content_item.source_url),
-                actor=ACTOR,
-                case=case,
-                content_item=current.content_item,
-            )
+        if current.state == TargetState.REMOVED:
+            _suppress_item(case, current)
         remaining = case.targets.exclude(state__in=REMOVAL_DONE).exists()
         if case.state == CaseState.REMOVING and not remaining:
             case_close(case)
@@ -455,9 +476,6 @@ def case_close(case: TakedownRequest) -> TakedownRequest:
         notify(case=case, kind="not_found", audience=Audience.REQUESTER)
         return case
     case = transition(case, CaseState.REMOVED, actor=ACTOR)
-    if case.whole_domain:
-        suppression_create(
-            kind=SuppressionKind.DOMAIN, value=case.whole_domain, actor=ACTOR, case=case
-        )
+    case_suppress_domain(case)
     notify(case=case, kind="removed", audience=Audience.REQUESTER)
     return case

@@ -25,6 +25,7 @@ from rights.services.effects import (
     ACTOR,
     REMOVAL_DONE,
     case_close,
+    case_suppress_domain,
     desired_action,
     effects_owed,
     targets_enforce,
@@ -105,6 +106,7 @@ def _removal_step(case_id: int, now: datetime, ladder: _Ladder) -> list[int]:
         targets = list(case.targets.select_related("content_item").order_by("pk"))
         if case.state == CaseState.APPROVED:
             case = transition(case, CaseState.REMOVING, actor=ACTOR)
+            case_suppress_domain(case)
         if case.state == CaseState.REMOVING and all(t.state in REMOVAL_DONE for t in targets):
             case = case_close(case)
         backends = [backend.name for backend in configured_backends()]

@@ -133,6 +133,7 @@ def _route(
         outlet=outlet,
         email=case.requester.email,
         email_verified=email_verified,
+        whole_domain=case.whole_domain,
     )
     if trust is None:
         case = transition(case, CaseState.IN_REVIEW, actor="system:intake")
@@ -201,9 +202,10 @@ def takedown_submit(*, submission: Submission) -> IntakeResult:
     outlet = submission.outlet
     if clean.channel == Channel.API and outlet is None:
         raise DomainError("an API request needs the partner outlet it came from", field="outlet")
-    # Staff vouch for the address they enter, the web form's confirmation proves it, and a
-    # partner's key speaks for its outlet.
-    verified = submission.email_verified or (clean.channel == Channel.API and outlet is not None)
+    # Staff vouch for the address they enter and the web form's confirmation proves it. A
+    # partner's key proves which outlet sent the request, not who owns the address it names:
+    # for that address a partner is as unverified as anyone.
+    verified = submission.email_verified
     source_key = _source_key(clean, outlet)
     digest = clean.digest(outlet)
     now = clock.now()
@@ -213,6 +215,9 @@ def takedown_submit(*, submission: Submission) -> IntakeResult:
             earlier = _earlier_submission(source_key, digest)
             if earlier is not None:
                 return IntakeResult(case=earlier, created=False)
+            # Every check before the suspension is looked at, so that a public door refuses a
+            # suspended address's request exactly when it would refuse anyone's.
+            domain_items = _domain_items(clean)
             if requester.suspended_at is not None:
                 if clean.channel not in PUBLIC_CHANNELS:
                     raise DomainError(
@@ -227,6 +232,7 @@ def takedown_submit(*, submission: Submission) -> IntakeResult:
                 )
             return _open_case(
                 clean,
+                domain_items=domain_items,
                 submission=submission,
                 requester=requester,
                 verified=verified,
@@ -242,9 +248,32 @@ def takedown_submit(*, submission: Submission) -> IntakeResult:
         return IntakeResult(case=earlier, created=False)
 
 
+def _domain_items(clean: CleanRequest) -> list[ContentItem]:
+    """The articles a whole-domain request covers, or `InvalidRequest` saying why it cannot."""
+    if not clean.whole_domain:
+        return []
+    items = items_of_domain(clean.whole_domain)
+    if not items:
+        raise InvalidRequest(
+            {"whole_domain": f"nothing republished here comes from {clean.whole_domain}"}
+        )
+    if len(items) > settings.TAKEDOWN_MAX_DOMAIN_ITEMS:
+        raise InvalidRequest(
+            {
+                "whole_domain": (
+                    f"{clean.whole_domain} covers {len(items):,} articles; at most "
+                    f"{settings.TAKEDOWN_MAX_DOMAIN_ITEMS:,} are accepted in one request (name a "
+                    "narrower domain, or write to the takedown mailbox)"
+                )
+            }
+        )
+    return items
+
+
 def _open_case(
     clean: CleanRequest,
     *,
+    domain_items: list[ContentItem],
     submission: Submission,
     requester: Requester,
     verified: bool,
@@ -254,22 +283,7 @@ def _open_case(
 ) -> IntakeResult:
     outlet = submission.outlet
     resolved = resolve_urls(clean.urls)
-    if clean.whole_domain:
-        domain_items = items_of_domain(clean.whole_domain)
-        if not domain_items:
-            raise InvalidRequest(
-                {"whole_domain": f"nothing republished here comes from {clean.whole_domain}"}
-            )
-        if len(domain_items) > settings.TAKEDOWN_MAX_DOMAIN_ITEMS:
-            raise InvalidRequest(
-                {
-                    "whole_domain": (
-                        f"{clean.whole_domain} covers {len(domain_items):,} articles; at "
-                        f"most {settings.TAKEDOWN_MAX_DOMAIN_ITEMS:,} are accepted in one "
-                        "request (name a narrower domain, or write to the takedown mailbox)"
-                    )
-                }
-            )
+    if domain_items:
         known = {item.pk for item in resolved.values() if item is not None}
         for domain_item in domain_items:
             if domain_item.pk not in known:

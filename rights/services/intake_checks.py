@@ -24,6 +24,7 @@ from rights.errors import DomainError
 from rights.models import Channel
 from rights.normalise import (
     NormaliseError,
+    base_host,
     has_forbidden_characters,
     normalise_domain,
     normalise_url,
@@ -231,7 +232,9 @@ def check_takedown(submission: Submission) -> CleanRequest:
     clean_domain = ""
     if s.whole_domain:
         try:
-            clean_domain = normalise_domain(s.whole_domain)
+            # The site, not one of its everyday hosts: a request for www.example.com covers
+            # m.example.com and example.com as well.
+            clean_domain = base_host(normalise_domain(s.whole_domain))
         except NormaliseError as exc:
             errors["whole_domain"] = str(exc)
     if (

@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
 from rights.normalise import article_key, normalise_url, spellings
-from rights.services import effects, enforcement, scheduling
+from rights.services import scheduling
 from rights.services.intake import resolve_urls
 from rights.services.notifications import notification_send
 from rights.services.suppression import may_publish, suppression_create
 from rights.states import CaseState, ContentStatus, TargetState
+from tests.engine import drive
 from tests.factories import ContentItemFactory, TakedownRequestFactory, TargetFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,12 +33,10 @@ EVERYDAY = [
     "https://m.telegraph.co.uk/news/2026/11/20/hedgehog?utm_source=twitter",
     "HTTPS://WWW.TELEGRAPH.CO.UK/news/2026/11/20/hedgehog/#comments",
     "https://www.telegraph.co.uk:443/news/2026/11/20/hedgehog/?amp=1",
+    "https://www.telegraph.co.uk/news/2026/11/20/hedgehog/?amp",
+    "https://www.telegraph.co.uk/news/2026/11/20/hedgehog/?ito=twitter&WT.mc_id=tmg_share",
+    "https://www.telegraph.co.uk/news/2026/11/20/hedgehog/?CMP=share_btn_tw&smid=url-share",
 ]
-
-
-def _drive(case: TakedownRequest) -> None:
-    for target_id in enforcement.case_advance(case_id=case.pk):
-        effects.target_enforce(target_id=target_id)
 
 
 @pytest.fixture
@@ -59,7 +58,7 @@ def test_the_outlets_desk_gets_the_article_down_whatever_the_spelling(
     target = result.case.targets.get()
     assert target.content_item_id == article.pk
     assert result.case.state == CaseState.APPROVED
-    _drive(result.case)
+    drive(result.case)
     article.refresh_from_db()
     assert article.status == ContentStatus.REMOVED
     assert TakedownRequest.objects.get(pk=result.case.pk).state == CaseState.REMOVED
@@ -89,7 +88,7 @@ def test_partly_missed_case_closes_removed_and_says_which_were_not_ours(
         email_verified=True,
         actor="staff:test",
     ).case
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     states = dict(case.targets.values_list("url", "state"))
@@ -110,7 +109,7 @@ def test_approved_case_whose_targets_are_all_not_ours_never_closes_removed(db: N
         case=case, content_item=None, url="https://unknown.example/x", state=TargetState.NOT_FOUND
     )
     scheduling.case_kick(case)
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.NOT_FOUND
     assert not Suppression.objects.exists()
@@ -128,7 +127,7 @@ def test_two_copies_of_one_article_are_both_taken_down(submit: Any, outlet: Any)
         actor="staff:test",
     ).case
     assert set(case.targets.values_list("content_item_id", flat=True)) == {first.pk, second.pk}
-    _drive(case)
+    drive(case)
     assert set(ContentItem.objects.values_list("status", flat=True)) == {ContentStatus.REMOVED}
 
 

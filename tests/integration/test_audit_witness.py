@@ -579,7 +579,9 @@ SECRET = secrets.token_urlsafe(50)
     [
         ({}, "AUDIT_SIGNING_KEY must be set when DEBUG is off"),
         ({"AUDIT_SIGNING_KEY": SECRET}, "AUDIT_SIGNING_KEY must differ from SECRET_KEY"),
-        ({"AUDIT_SIGNING_KEY": "short"}, "AUDIT_SIGNING_KEY must be at least 32 characters"),
+        ({"AUDIT_SIGNING_KEY": "short"}, "AUDIT_SIGNING_KEY must be a random key of at least"),
+        ({"AUDIT_SIGNING_KEY": " " * 40}, "AUDIT_SIGNING_KEY must be a random key of at least"),
+        ({"AUDIT_SIGNING_KEY": SECRET + " "}, "AUDIT_SIGNING_KEY must differ from SECRET_KEY"),
         (
             {"AUDIT_SIGNING_KEY": secrets.token_urlsafe(40), "AUDIT_WITNESS": "s3://b/w.jsonl"},
             "AUDIT_WITNESS must be a file path",
@@ -593,7 +595,15 @@ SECRET = secrets.token_urlsafe(50)
             "AUDIT_CHECKPOINT_GRACE (600) must be longer than AUDIT_CHECKPOINT_INTERVAL (600)",
         ),
     ],
-    ids=["missing", "same-as-secret-key", "short", "witness-not-a-path", "grace-too-short"],
+    ids=[
+        "missing",
+        "same-as-secret-key",
+        "short",
+        "blanks",
+        "secret-key-and-a-blank",
+        "witness-not-a-path",
+        "grace-too-short",
+    ],
 )
 def test_production_refuses_to_start_without_an_audit_key_of_its_own(
     tmp_path: Path, env: dict[str, str], message: str

@@ -45,6 +45,7 @@ from rights.removal.webhook import MAX_RESPONSE, webhook_post
 from rights.services import effects, enforcement, review, scheduling
 from rights.services.notifications import notification_send
 from rights.states import CaseState, ContentStatus, TargetState
+from tests.engine import drive, trusted, untrusted
 from tests.factories import ContentItemFactory, OutletFactory, telegraph_items
 from tests.slow_cms import SlowCMS
 from tests.stack import ROOT, WEBHOOK_SECRET
@@ -55,25 +56,6 @@ pytestmark = [
         connection.vendor != "postgresql", reason="row locks and leases need PostgreSQL"
     ),
 ]
-
-
-def _trusted(submit: Any, item: ContentItem) -> TakedownRequest:
-    return submit(
-        channel="staff",
-        email="desk@telegraph.co.uk",
-        urls=[item.source_url],
-        email_verified=True,
-        actor="staff:test",
-    ).case
-
-
-def _untrusted(submit: Any, item: ContentItem) -> TakedownRequest:
-    return submit(urls=[item.source_url]).case
-
-
-def _drive(case: TakedownRequest) -> None:
-    for target_id in enforcement.case_advance(case_id=case.pk):
-        effects.target_enforce(target_id=target_id)
 
 
 def _due(case: TakedownRequest) -> None:
@@ -134,8 +116,8 @@ def test_a_trickled_call_is_a_failed_attempt_retried_later(
 ) -> None:
     cms = make_cms(mode="trickle")
     _use_cms(settings, cms)
-    case = _trusted(submit, item)
-    _drive(case)
+    case = trusted(submit, item)
+    drive(case)
     effect = RemovalEffect.objects.get(target__case=case, backend="webhook")
     assert effect.done_at is None
     assert effect.dead_at is None
@@ -155,7 +137,7 @@ def test_the_target_is_not_called_twice_while_its_lease_holds(
     # The lease as config/settings.py derives it for this timeout (the deadline's part is tiny
     # with a short deadline): it must outlast the call, which the timeout now bounds.
     settings.TARGET_LEASE = 2 * settings.REMOVAL_WEBHOOK_TIMEOUT + 5
-    case = _trusted(submit, item)
+    case = trusted(submit, item)
     [target_id] = enforcement.case_advance(case_id=case.pk)
     first = threading.Thread(target=_enforce_on_own_connection, args=(target_id,))
     first.start()
@@ -318,7 +300,7 @@ def _sweeper_env(tmp_path: Path) -> dict[str, str]:
 def test_a_bad_backend_setting_does_not_roll_back_the_failsafe(
     settings: Any, submit: Any, item: ContentItem
 ) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     settings.REMOVAL_BACKENDS = ["catalog"]  # a typo that bypassed start-up (a settings module)
     with _at_failsafe(case):
         _due(case)
@@ -358,10 +340,10 @@ def test_a_refusing_cms_leaves_a_dead_letter_staff_can_retry(
 ) -> None:
     cms = make_cms(status=422)
     _use_cms(settings, cms)
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     with _at_failsafe(case), caplog.at_level(logging.ERROR, logger="rights.services.effects"):
         _due(case)
-        _drive(case)
+        drive(case)
     # The fail-safe still took our own page down.
     assert _status(item) == ContentStatus.DISABLED
     assert Client().get(item.get_absolute_url()).status_code == 451
@@ -376,7 +358,7 @@ def test_a_refusing_cms_leaves_a_dead_letter_staff_can_retry(
     # Not retried on its own, however long we wait.
     with time_machine.travel(effect.dead_at + timedelta(hours=1), tick=False):
         _due(case)
-        _drive(case)
+        drive(case)
     assert cms.total_calls() == 1
     # Visible where people look, without taking working web servers out of rotation: the
     # engine runs (a fresh heartbeat), only a person can fix this.
@@ -402,7 +384,7 @@ def test_a_refusing_cms_leaves_a_dead_letter_staff_can_retry(
     assert effect.dead_at is None
     retried = AuditEvent.objects.get(stream=case.audit_stream(), action="effect.retried")
     assert retried.actor.startswith("staff:")
-    _drive(case)
+    drive(case)
     effect.refresh_from_db()
     assert effect.done_at is not None
     assert cms.total_calls() == 2
@@ -415,8 +397,8 @@ def test_transient_answers_are_retried_not_dead(
 ) -> None:
     cms = make_cms(status=status)
     _use_cms(settings, cms)
-    case = _trusted(submit, item)
-    _drive(case)
+    case = trusted(submit, item)
+    drive(case)
     effect = RemovalEffect.objects.get(target__case=case, backend="webhook")
     assert effect.dead_at is None
     assert effect.next_attempt_at is not None
@@ -432,10 +414,10 @@ def test_a_later_removal_wins_over_a_restore_in_flight(
 ) -> None:
     cms = make_cms(mode="hold", hold_actions=frozenset({"restore"}))
     _use_cms(settings, cms, timeout=10)
-    doubtful = _untrusted(submit, item)
+    doubtful = untrusted(submit, item)
     with _at_failsafe(doubtful):
         _due(doubtful)
-        _drive(doubtful)
+        drive(doubtful)
     assert cms.state_of(item.slug) == "disable"
     doubtful = review.case_reject(case=doubtful, user_id=admin_user.pk, reasons="Not theirs.")
     [restoring] = enforcement.case_advance(case_id=doubtful.pk)
@@ -444,8 +426,8 @@ def test_a_later_removal_wins_over_a_restore_in_flight(
     worker.start()
     cms.wait_received("restore")
     # ...when the owner's trusted removal comes in and is worked at once.
-    owner = _trusted(submit, item)
-    _drive(owner)
+    owner = trusted(submit, item)
+    drive(owner)
     assert _status(item) == ContentStatus.REMOVED
     # Its CMS call waits for the restore in flight rather than racing it.
     waiting = RemovalEffect.objects.get(target__case=owner, backend="webhook")
@@ -458,7 +440,7 @@ def test_a_later_removal_wins_over_a_restore_in_flight(
     assert waiting.next_attempt_at is not None
     with time_machine.travel(waiting.next_attempt_at + timedelta(seconds=1), tick=False):
         _due(owner)
-        _drive(owner)
+        drive(owner)
     # The CMS heard the removal last: the latest decision is what it shows.
     assert [action for action, _ in cms.applied] == ["disable", "restore", "remove"]
     assert cms.state_of(item.slug) == "remove"
@@ -475,10 +457,10 @@ def test_a_restore_decided_before_a_removal_is_not_sent_after_it(
     call is decided again from the item's state at call time, and not made."""
     cms = make_cms()
     _use_cms(settings, cms, timeout=10)
-    doubtful = _untrusted(submit, item)
+    doubtful = untrusted(submit, item)
     with _at_failsafe(doubtful):
         _due(doubtful)
-        _drive(doubtful)
+        drive(doubtful)
     doubtful = review.case_reject(case=doubtful, user_id=admin_user.pk, reasons="Not theirs.")
     [restoring] = enforcement.case_advance(case_id=doubtful.pk)
     claimed = effects._claim_target(restoring, timezone.now())
@@ -486,7 +468,7 @@ def test_a_restore_decided_before_a_removal_is_not_sent_after_it(
     target, action, lease = claimed
     assert action == "restore"
     # Another case's removal is decided meanwhile.
-    owner = _trusted(submit, item)
+    owner = trusted(submit, item)
     enforcement.case_advance(case_id=owner.pk)
     effect = RemovalEffect.objects.create(
         target=target,
@@ -506,10 +488,10 @@ def test_a_disabled_case_stays_open_chased_and_explained(
     settings: Any, submit: Any, item: ContentItem, admin_user: Any, client: Client
 ) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     with _at_failsafe(case):
         _due(case)
-        _drive(case)
+        drive(case)
         scheduling.sweep_claim()
         assert client.get("/healthz").json()["open_cases"] == 1
     case.refresh_from_db()
@@ -532,14 +514,14 @@ def test_a_disabled_case_stays_open_chased_and_explained(
 
     for n in (1, 2):
         with time_machine.travel(failsafe_at + n * interval, tick=False):
-            _drive(case)
-            _drive(case)  # a duplicate message changes nothing
+            drive(case)
+            drive(case)  # a duplicate message changes nothing
         assert reminders() == n
     case = review.case_approve(case=case, user_id=admin_user.pk)
-    _drive(case)
+    drive(case)
     with time_machine.travel(failsafe_at + 5 * interval, tick=False):
         _due(case)
-        _drive(case)
+        drive(case)
     assert reminders() == 2
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED

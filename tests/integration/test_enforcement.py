@@ -30,30 +30,11 @@ from rights.services import effects, enforcement, review, scheduling
 from rights.services.notifications import notification_send
 from rights.services.suppression import may_publish
 from rights.states import CaseState, ContentStatus, TargetState
+from tests.engine import drive, trusted, untrusted
 from tests.factories import ContentItemFactory
 from tests.stack import WEBHOOK_SECRET, Receiver
 
 pytestmark = pytest.mark.django_db
-
-
-def _trusted(submit: Any, item: ContentItem) -> TakedownRequest:
-    return submit(
-        channel="staff",
-        email="desk@telegraph.co.uk",
-        urls=[item.source_url],
-        email_verified=True,
-        actor="staff:test",
-    ).case
-
-
-def _untrusted(submit: Any, item: ContentItem) -> TakedownRequest:
-    return submit(urls=[item.source_url]).case
-
-
-def _drive(case: TakedownRequest) -> None:
-    """What the worker does for a claimed case: advance it, then enforce each owed target."""
-    for target_id in enforcement.case_advance(case_id=case.pk):
-        effects.target_enforce(target_id=target_id)
 
 
 def _item(item: ContentItem) -> ContentItem:
@@ -61,9 +42,9 @@ def _item(item: ContentItem) -> ContentItem:
 
 
 def test_trusted_case_is_removed_and_suppressed(submit: Any, item: ContentItem) -> None:
-    case = _trusted(submit, item)
+    case = trusted(submit, item)
     assert case.state == CaseState.APPROVED
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     assert case.closed_at is not None
@@ -82,8 +63,8 @@ def test_trusted_case_is_removed_and_suppressed(submit: Any, item: ContentItem) 
 
 
 def test_repeating_the_work_changes_nothing(submit: Any, item: ContentItem) -> None:
-    case = _trusted(submit, item)
-    _drive(case)
+    case = trusted(submit, item)
+    drive(case)
     events = AuditEvent.objects.count()
     target = Target.objects.get(case=case)
     assert effects.target_enforce(target_id=target.pk) is False  # nothing owed
@@ -94,18 +75,18 @@ def test_repeating_the_work_changes_nothing(submit: Any, item: ContentItem) -> N
 
 
 def test_duplicate_message_for_a_case_not_due_is_ignored(submit: Any, item: ContentItem) -> None:
-    case = _untrusted(submit, item)
-    _drive(case)  # schedules the first rung, half-way to the deadline
+    case = untrusted(submit, item)
+    drive(case)  # schedules the first rung, half-way to the deadline
     events = AuditEvent.objects.count()
     assert enforcement.case_advance(case_id=case.pk) == []
     assert AuditEvent.objects.count() == events
 
 
 def test_ladder_fires_each_rung_once_at_its_moment(submit: Any, item: ContentItem) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     start = case.clock_started_at
     assert start is not None
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.next_check_at == start + timedelta(hours=12)
 
@@ -114,18 +95,18 @@ def test_ladder_fires_each_rung_once_at_its_moment(submit: Any, item: ContentIte
 
     with time_machine.travel(start + timedelta(hours=12) - timedelta(seconds=1), tick=False):
         TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
-        _drive(case)
+        drive(case)
         assert rungs() == []
     with time_machine.travel(start + timedelta(hours=12), tick=False):
-        _drive(case)
-        _drive(case)
+        drive(case)
+        drive(case)
         assert rungs() == ["reminder"]
     with time_machine.travel(start + timedelta(hours=20, seconds=1), tick=False):
-        _drive(case)
+        drive(case)
         assert rungs() == ["reminder", "escalation"]
         assert _item(item).status == ContentStatus.LIVE
     with time_machine.travel(start + timedelta(hours=22), tick=False):
-        _drive(case)
+        drive(case)
         assert rungs() == ["reminder", "escalation", "failsafe"]
     case.refresh_from_db()
     assert case.state == CaseState.DISABLED_PENDING_REVIEW
@@ -139,7 +120,7 @@ def test_ladder_fires_each_rung_once_at_its_moment(submit: Any, item: ContentIte
     # Past the deadline nothing more fires: the fail-safe met it.
     with time_machine.travel(start + timedelta(hours=30), tick=False):
         TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
-        _drive(case)
+        drive(case)
     assert rungs() == ["reminder", "escalation", "failsafe"]
     actions = list(
         AuditEvent.objects.filter(stream=f"case:{case.reference}", action__startswith="ladder.")
@@ -162,11 +143,11 @@ def test_ladder_fires_each_rung_once_at_its_moment(submit: Any, item: ContentIte
 
 def test_ladder_scales_with_the_deadline(settings: Any, submit: Any, item: ContentItem) -> None:
     settings.TAKEDOWN_DEADLINE = 120
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     assert case.clock_started_at is not None
     with time_machine.travel(case.clock_started_at + timedelta(seconds=110), tick=False):
         TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
-        _drive(case)
+        drive(case)
     assert set(LadderRung.objects.filter(case=case).values_list("rung", flat=True)) == {
         "reminder",
         "escalation",
@@ -175,11 +156,11 @@ def test_ladder_scales_with_the_deadline(settings: Any, submit: Any, item: Conte
 
 
 def test_engine_down_past_the_deadline_records_a_breach(submit: Any, item: ContentItem) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     assert case.deadline_at is not None
     with time_machine.travel(case.deadline_at + timedelta(minutes=5), tick=False):
         TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
-        _drive(case)
+        drive(case)
     rungs = dict(LadderRung.objects.filter(case=case).values_list("rung", "pending_targets"))
     # The late fail-safe still disabled the content; the breach is recorded, once.
     assert set(rungs) == {"reminder", "escalation", "failsafe", "breach"}
@@ -190,14 +171,14 @@ def test_engine_down_past_the_deadline_records_a_breach(submit: Any, item: Conte
 def test_rejection_after_failsafe_restores_the_content(
     admin_user: Any, submit: Any, item: ContentItem
 ) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     assert case.clock_started_at is not None
     with time_machine.travel(case.clock_started_at + timedelta(hours=22), tick=False):
         TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
-        _drive(case)
+        drive(case)
     assert _item(item).status == ContentStatus.DISABLED
     case = review.case_reject(case=case, user_id=admin_user.pk, reasons="Not the owner.")
-    _drive(case)
+    drive(case)
     assert _item(item).status == ContentStatus.RESTORED
     assert Target.objects.get(case=case).state == TargetState.REJECTED
     assert Client().get(item.get_absolute_url()).status_code == 200
@@ -211,7 +192,7 @@ def test_rejection_after_failsafe_restores_the_content(
 def test_reject_needs_reasons_and_writes_nothing(
     admin_user: Any, submit: Any, item: ContentItem
 ) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     events = AuditEvent.objects.count()
     with pytest.raises(Exception, match="reasons"):
         review.case_reject(case=case, user_id=admin_user.pk, reasons="   ")
@@ -221,20 +202,20 @@ def test_reject_needs_reasons_and_writes_nothing(
 
 
 def test_staff_approval_removes(admin_user: Any, submit: Any, item: ContentItem) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     case = review.case_approve(case=case, user_id=admin_user.pk)
     assert case.decided_by_id == admin_user.pk
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     assert _item(item).status == ContentStatus.REMOVED
 
 
 def test_restoring_wrongly_removed_content(admin_user: Any, submit: Any, item: ContentItem) -> None:
-    case = _trusted(submit, item)
-    _drive(case)
+    case = trusted(submit, item)
+    drive(case)
     case = review.case_restore(case=case, user_id=admin_user.pk, reasons="Removed in error.")
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.RESTORED
     assert Target.objects.get(case=case).state == TargetState.RESTORED
@@ -264,7 +245,7 @@ def test_whole_domain_removal_suppresses_the_domain(submit: Any, outlet: Any) ->
         email_verified=True,
         actor="staff:test",
     ).case
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     assert all(_item(i).status == ContentStatus.REMOVED for i in items)
@@ -297,8 +278,8 @@ def test_failing_webhook_backs_off_and_brings_the_sweeper_back(
         settings.REMOVAL_WEBHOOK_SECRET = WEBHOOK_SECRET
         settings.REMOVAL_WEBHOOK_TIMEOUT = 1
         receiver.fail_until = float("inf")
-        case = _trusted(submit, item)
-        _drive(case)
+        case = trusted(submit, item)
+        drive(case)
         effect = RemovalEffect.objects.get(target__case=case, backend="webhook")
         assert effect.done_at is None
         assert effect.attempts == 1
@@ -312,7 +293,7 @@ def test_failing_webhook_backs_off_and_brings_the_sweeper_back(
         receiver.fail_until = 0
         with time_machine.travel(effect.next_attempt_at + timedelta(seconds=1), tick=False):
             TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
-            _drive(case)
+            drive(case)
         case.refresh_from_db()
         assert case.state == CaseState.REMOVED
         assert receiver.effects_for("remove") == {Target.objects.get(case=case).pk: 1}
@@ -321,9 +302,9 @@ def test_failing_webhook_backs_off_and_brings_the_sweeper_back(
 
 
 def test_sweep_claims_what_is_due_once_per_lease(submit: Any, item: ContentItem) -> None:
-    due = _trusted(submit, item)
-    later = _untrusted(submit, ContentItemFactory.create(outlet=item.outlet))
-    _drive(later)  # its next check is hours away
+    due = trusted(submit, item)
+    later = untrusted(submit, ContentItemFactory.create(outlet=item.outlet))
+    drive(later)  # its next check is hours away
     claimed = scheduling.sweep_claim()
     assert claimed.cases == [due.pk]
     assert scheduling.sweep_claim().cases == []  # leased
@@ -336,7 +317,7 @@ def test_sweep_claims_what_is_due_once_per_lease(submit: Any, item: ContentItem)
 
 def test_notification_is_sent_once(settings: Any, submit: Any, item: ContentItem) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     notification = Notification.objects.get(case=case, kind="received")
     assert notification_send(notification_id=notification.pk) is True
     assert notification_send(notification_id=notification.pk) is False
@@ -357,7 +338,7 @@ def test_notification_failure_is_retried_later(
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = 9  # discard: nothing listens, the connection is refused
     settings.EMAIL_TIMEOUT = 1
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     notification = Notification.objects.get(case=case, kind="received")
     assert notification_send(notification_id=notification.pk) is False
     notification.refresh_from_db()
@@ -369,7 +350,7 @@ def test_notification_failure_is_retried_later(
 
 
 def test_healthz_and_sla_status(client: Client, submit: Any, item: ContentItem) -> None:
-    _untrusted(submit, item)
+    untrusted(submit, item)
     response = client.get("/healthz")
     assert response.status_code == 503  # no sweeper has run yet
     assert response.json()["sweeper"]["last_run_at"] is None
@@ -401,14 +382,14 @@ def _failsafe_now(case: TakedownRequest, *, enforce: bool = True) -> None:
 def test_failure_recording_the_outcome_rolls_the_removal_back_and_retries(
     monkeypatch: pytest.MonkeyPatch, submit: Any, item: ContentItem
 ) -> None:
-    case = _trusted(submit, item)
+    case = trusted(submit, item)
     real = effects._target_done
 
     def dies(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(effects, "_target_done", dies)
-    _drive(case)
+    drive(case)
     # The catalogue change, its record and the outcome commit together, or not at all.
     effect = RemovalEffect.objects.get(target__case=case)
     assert effect.done_at is None
@@ -422,7 +403,7 @@ def test_failure_recording_the_outcome_rolls_the_removal_back_and_retries(
     assert case.next_check_at <= effect.next_attempt_at
     with time_machine.travel(effect.next_attempt_at, tick=False):
         TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
-        _drive(case)
+        drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     assert not may_publish(item.source_url)
@@ -432,7 +413,7 @@ def test_effects_done_without_the_outcome_recorded_are_finished(
     submit: Any, item: ContentItem
 ) -> None:
     """Effects recorded by an earlier release that died before the target's outcome."""
-    case = _trusted(submit, item)
+    case = trusted(submit, item)
     enforcement.case_advance(case_id=case.pk)
     target = Target.objects.get(case=case)
     RemovalEffect.objects.create(
@@ -451,12 +432,12 @@ def test_effects_done_without_the_outcome_recorded_are_finished(
 def test_decision_after_the_deadline_on_a_failsafed_case_is_no_breach(
     admin_user: Any, submit: Any, item: ContentItem
 ) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     _failsafe_now(case)
     assert case.deadline_at is not None
     with time_machine.travel(case.deadline_at + timedelta(hours=9), tick=False):
         case = review.case_approve(case=case, user_id=admin_user.pk)
-        _drive(case)
+        drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     target = Target.objects.get(case=case)
@@ -469,24 +450,24 @@ def test_decision_after_the_deadline_on_a_failsafed_case_is_no_breach(
 def test_rejection_before_the_backends_caught_up_still_restores(
     admin_user: Any, submit: Any, item: ContentItem
 ) -> None:
-    case = _untrusted(submit, item)
+    case = untrusted(submit, item)
     _failsafe_now(case, enforce=False)  # the disable messages are still queued
     assert _item(item).status == ContentStatus.DISABLED
     case = review.case_reject(case=case, user_id=admin_user.pk, reasons="Not theirs.")
-    _drive(case)
+    drive(case)
     assert _item(item).status == ContentStatus.RESTORED
 
 
 def test_rejecting_one_case_does_not_undo_another_cases_removal(
     admin_user: Any, submit: Any, item: ContentItem
 ) -> None:
-    doubtful = _untrusted(submit, item)
+    doubtful = untrusted(submit, item)
     _failsafe_now(doubtful)
-    owner = _trusted(submit, item)
-    _drive(owner)
+    owner = trusted(submit, item)
+    drive(owner)
     assert _item(item).status == ContentStatus.REMOVED
     doubtful = review.case_reject(case=doubtful, user_id=admin_user.pk, reasons="Not theirs.")
-    _drive(doubtful)
+    drive(doubtful)
     assert _item(item).status == ContentStatus.REMOVED
     assert not may_publish(item.source_url)
 
@@ -501,7 +482,7 @@ def test_case_naming_nothing_of_ours_is_closed_not_left_unwatched(submit: Any, d
 
 
 def test_other_scheme_of_a_removed_source_is_suppressed(submit: Any, item: ContentItem) -> None:
-    _drive(_trusted(submit, item))
+    drive(trusted(submit, item))
     assert not may_publish(item.source_url.replace("https://", "http://"))
 
 
@@ -519,23 +500,23 @@ def cms(settings: Any) -> Any:
 def test_rejection_does_not_restore_what_another_case_is_removing(
     admin_user: Any, cms: Receiver, submit: Any, item: ContentItem
 ) -> None:
-    doubtful = _untrusted(submit, item)
+    doubtful = untrusted(submit, item)
     _failsafe_now(doubtful)
     cms.fail_until = float("inf")  # the owner's removal is half done: catalogue yes, CMS not yet
-    owner = _trusted(submit, item)
-    _drive(owner)
+    owner = trusted(submit, item)
+    drive(owner)
     assert _item(item).status == ContentStatus.REMOVED
     owner.refresh_from_db()
     assert owner.state == CaseState.REMOVING
     doubtful = review.case_reject(case=doubtful, user_id=admin_user.pk, reasons="Not theirs.")
-    _drive(doubtful)
+    drive(doubtful)
     assert _item(item).status == ContentStatus.REMOVED
     cms.fail_until = 0
     effect = RemovalEffect.objects.get(target__case=owner, backend="webhook")
     assert effect.next_attempt_at is not None
     with time_machine.travel(effect.next_attempt_at, tick=False):
         TakedownRequest.objects.filter(pk=owner.pk).update(next_check_at=timezone.now())
-        _drive(owner)
+        drive(owner)
     owner.refresh_from_db()
     assert owner.state == CaseState.REMOVED
     assert _item(item).status == ContentStatus.REMOVED
@@ -545,7 +526,7 @@ def test_rejection_does_not_restore_what_another_case_is_removing(
 def test_outcome_failure_after_the_cms_call_is_retried_without_calling_again(
     monkeypatch: pytest.MonkeyPatch, cms: Receiver, submit: Any, item: ContentItem
 ) -> None:
-    case = _trusted(submit, item)
+    case = trusted(submit, item)
     real = effects._target_done
     calls = {"n": 0}
 
@@ -556,14 +537,14 @@ def test_outcome_failure_after_the_cms_call_is_retried_without_calling_again(
         real(*args, **kwargs)
 
     monkeypatch.setattr(effects, "_target_done", fails_once)
-    _drive(case)
+    drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVING
     webhook = RemovalEffect.objects.get(target__case=case, backend="webhook")
     assert webhook.done_at is not None  # the remote effect is recorded, not repeated
     assert case.next_check_at is not None
     with time_machine.travel(case.next_check_at, tick=False):
-        _drive(case)
+        drive(case)
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     assert sum(cms.calls.values()) == 1

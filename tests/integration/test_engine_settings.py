@@ -51,6 +51,8 @@ REFUSED = [
     ({"REMOVAL_WEBHOOK_URL": "cms.example/takedown"}, "must be an http or https URL"),
     ({"REMOVAL_WEBHOOK_URL": "https:///takedown"}, "REMOVAL_WEBHOOK_URL has no host"),
     ({"REMOVAL_WEBHOOK_URL": "http://cms.example/takedown"}, "must use https when DEBUG is off"),
+    # A name under .localhost is not resolved to loopback everywhere: it may leave the machine.
+    ({"REMOVAL_WEBHOOK_URL": "http://cms.localhost/takedown"}, "must use https when DEBUG is off"),
     ({"REMOVAL_WEBHOOK_URL": "https://cms.example:99999/"}, "REMOVAL_WEBHOOK_URL is not a valid"),
 ]
 

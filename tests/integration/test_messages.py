@@ -12,17 +12,13 @@ from django.test import Client
 
 from rights import links
 from rights.models import Audience, Notification, TakedownRequest
-from rights.services import effects, enforcement, review, scheduling
+from rights.services import review, scheduling
 from rights.services.notifications import notification_send, notify
 from rights.states import CaseState
 from rights.workflow import transition
+from tests.engine import drive
 
 pytestmark = pytest.mark.django_db
-
-
-def _drive(case: TakedownRequest) -> None:
-    for target_id in enforcement.case_advance(case_id=case.pk):
-        effects.target_enforce(target_id=target_id)
 
 
 def _send_all() -> list[Any]:
@@ -64,16 +60,16 @@ def test_content_removed_again_after_an_appeal_is_announced_again(
     case = submit(
         channel="staff", email="desk@telegraph.co.uk", urls=[item.source_url], email_verified=True
     ).case
-    _drive(case)
+    drive(case)
     assert TakedownRequest.objects.get(pk=case.pk).state == CaseState.REMOVED
     # The decision is appealed and upheld: approved again, and closed removed again.
     transition(TakedownRequest.objects.get(pk=case.pk), CaseState.APPEALED, actor="test")
     review.case_approve(case=TakedownRequest.objects.get(pk=case.pk), user_id=admin_user.pk)
-    _drive(case)
+    drive(case)
     assert TakedownRequest.objects.get(pk=case.pk).state == CaseState.REMOVED
     assert Notification.objects.filter(case=case, kind="removed").count() == 2
     # Doing the same step again adds nothing.
-    _drive(case)
+    drive(case)
     assert Notification.objects.filter(case=case, kind="removed").count() == 2
 
 
@@ -124,7 +120,7 @@ def test_a_closed_cases_page_announces_no_deadline_to_come(
     case = submit(
         channel="staff", email="desk@telegraph.co.uk", urls=[item.source_url], email_verified=True
     ).case
-    _drive(case)
+    drive(case)
     page = client.get(links.status_url(case).removeprefix("https://news.example")).content.decode()
     assert "Done: the content has been removed" in page
     assert "from now" not in page

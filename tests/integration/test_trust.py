@@ -21,19 +21,14 @@ from rights.models import (
     SuppressionKind,
     TakedownRequest,
 )
-from rights.services import effects, enforcement
 from rights.services.catalogue import trust_record_save
 from rights.services.intake import InvalidRequest
 from rights.services.suppression import may_publish
 from rights.states import CaseState, ContentStatus
+from tests.engine import drive
 from tests.factories import ContentItemFactory, OutletDomainFactory, OutletFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _drive(case: TakedownRequest) -> None:
-    for target_id in enforcement.case_advance(case_id=case.pk):
-        effects.target_enforce(target_id=target_id)
 
 
 def _staff_entered(submit: Any, email: str, **fields: Any) -> TakedownRequest:
@@ -175,8 +170,8 @@ def test_whole_domain_request_is_kept_when_earlier_cases_hold_every_item(
     )
     assert domain_case.pk != earlier.pk
     assert domain_case.whole_domain == "blog.telegraph.co.uk"
-    _drive(earlier)
-    _drive(domain_case)
+    drive(earlier)
+    drive(domain_case)
     domain_case.refresh_from_db()
     assert domain_case.state == CaseState.REMOVED
     assert Suppression.objects.filter(
