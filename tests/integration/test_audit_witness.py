@@ -29,6 +29,7 @@ from django.test import override_settings
 from rights import audit
 from rights.audit import GENESIS, AuditBroken, WitnessError, event_hash
 from rights.models import AuditCheckpoint, AuditEvent, AuditStream
+from tests.integration.test_settings import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -554,20 +555,6 @@ def test_start_witness_refuses_a_trail_that_does_not_verify(run_command: Any) ->
 
 
 # --- Production settings ------------------------------------------------------------------
-
-
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    dropped = {"DEBUG", "SECRET_KEY", "AUDIT_SIGNING_KEY", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"}
-    clean = {k: v for k, v in os.environ.items() if k not in dropped}
-    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 SECRET = secrets.token_urlsafe(50)

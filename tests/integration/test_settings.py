@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     # Leave out what the test settings put in this process's environment.
-    dropped = {"DEBUG", "SECRET_KEY", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"}
+    dropped = {"DEBUG", "SECRET_KEY", "AUDIT_SIGNING_KEY", "SECURE_SSL_REDIRECT", "ALLOWED_HOSTS"}
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
     clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", **env})
     return subprocess.run(
@@ -36,6 +36,7 @@ def test_check_deploy_is_clean_with_debug_off_and_a_real_secret(tmp_path: Path) 
         "--fail-level",
         "WARNING",
         SECRET_KEY=secrets.token_urlsafe(50),
+        AUDIT_SIGNING_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="rights.example",
         DATABASE_URL="postgres://rights@db.internal:5432/rights",
     )
@@ -49,6 +50,7 @@ def test_check_deploy_warns_about_sqlite(tmp_path: Path) -> None:
         "check",
         "--deploy",
         SECRET_KEY=secrets.token_urlsafe(50),
+        AUDIT_SIGNING_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="rights.example",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
