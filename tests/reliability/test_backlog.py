@@ -1,7 +1,7 @@
 """A backlog of 10,000 cases arriving at once: every one is removed before its deadline, with
 one effect per target at the CMS and an intact audit trail.
 
-BACKLOG_CASES sets the size; scripts/test runs 1,000 to keep the suite short, and
+BACKLOG_CASES sets the size; scripts/test runs 400 to keep the suite short, and
 `BACKLOG_CASES=10000 scripts/test tests/reliability/test_backlog.py` runs the full backlog.
 """
 
