@@ -1,31 +1,40 @@
 """The deadline engine's settings: a bad value stops start-up with a message naming it.
 
-Each case starts `manage.py check` in a fresh process, as a deployment would start the service
-(the settings module runs at import, before any check).
+The settings module is run afresh for each refused value (in this process, in a namespace of its
+own, from the environment given), and `manage.py check` is started in a fresh process, as a
+deployment would start the service, for the accepted ones and for what the operator reads.
 """
 
 from __future__ import annotations
 
+import runpy
 import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from rights.models import ContentItem
 from tests.integration.test_settings import manage
 
+SETTINGS = Path(__file__).resolve().parents[2] / "config" / "settings.py"
 
-def check(tmp_path: Path, env: dict[str, str], *, debug: bool = False) -> Any:
-    base = {
+
+def _production(tmp_path: Path) -> dict[str, str]:
+    return {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "AUDIT_SIGNING_KEY": secrets.token_urlsafe(50),
         "AUDIT_WITNESS": str(tmp_path / "witness.jsonl"),
         "ALLOWED_HOSTS": "rights.example",
     }
+
+
+def check(tmp_path: Path, env: dict[str, str], *, debug: bool = False) -> Any:
+    base = _production(tmp_path)
     if debug:
         base["DEBUG"] = "1"
     return manage("check", **{**base, **env})
@@ -59,13 +68,22 @@ REFUSED = [
 
 @pytest.mark.parametrize(("env", "message"), REFUSED, ids=[str(e) for e, _ in REFUSED])
 def test_bad_engine_settings_stop_start_up(
-    tmp_path: Path, env: dict[str, str], message: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
 ) -> None:
-    result = check(tmp_path, env)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert result.stderr.startswith("configuration error: ")
-    assert "Traceback" not in result.stderr  # the operator reads the message, not a trace
+    for name in ("DEBUG", "DJANGO_SETTINGS_MODULE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**_production(tmp_path), **env}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ImproperlyConfigured) as refused:
+        runpy.run_path(str(SETTINGS))
+    assert message in str(refused.value)
+
+
+def test_the_operator_reads_one_line_naming_the_setting(tmp_path: Path) -> None:
+    result = check(tmp_path, {"REMOVAL_WEBHOOK_TIMEOUT": "abc"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: REMOVAL_WEBHOOK_TIMEOUT must be")
+    assert "Traceback" not in result.stderr
 
 
 ACCEPTED = [
