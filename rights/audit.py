@@ -32,11 +32,11 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -674,25 +674,26 @@ class _StateWitness:
                 self.targets[data["id"]] = (data["to"], event)
 
     def check(self) -> None:
-        from_rows = TakedownRequest.objects.filter(reference__in=self.cases).values_list(
-            "reference", "state"
-        )
-        for reference, state in from_rows:
-            said, event = self.cases[reference]
-            if said != state:
-                raise AuditBroken(
-                    f"case {reference} is {state!r} but its trail ends with it {said!r} (events "
-                    "after this one were removed, or the case changed outside the workflow)",
-                    event=event,
-                )
-        for pk, state in Target.objects.filter(pk__in=self.targets).values_list("pk", "state"):
-            said, event = self.targets[pk]
-            if said != state:
-                raise AuditBroken(
-                    f"target {pk} is {state!r} but its trail ends with it {said!r} (events "
-                    "after this one were removed, or the target changed outside the workflow)",
-                    event=event,
-                )
+        cases = TakedownRequest.objects.filter(reference__in=self.cases)
+        _states_agree("case", self.cases, cases.values_list("reference", "state"))
+        targets = Target.objects.filter(pk__in=self.targets)
+        _states_agree("target", self.targets, targets.values_list("pk", "state"))
+
+
+K = TypeVar("K", str, int)
+
+
+def _states_agree(
+    kind: str, trail: Mapping[K, tuple[str, AuditEvent]], rows: Iterable[tuple[K, str]]
+) -> None:
+    for key, state in rows:
+        said, event = trail[key]
+        if said != state:
+            raise AuditBroken(
+                f"{kind} {key} is {state!r} but its trail ends with it {said!r} (events after "
+                f"this one were removed, or the {kind} changed outside the workflow)",
+                event=event,
+            )
 
 
 def _verify(*, now: datetime | None, witness: Witness, mark: int | None) -> VerifyResult:
