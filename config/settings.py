@@ -179,6 +179,13 @@ if TAKEDOWN_DEADLINE > TAKEDOWN_DEADLINE_MAX:
     )
 # How long a web-form request waits for the requester to confirm their address before it expires.
 CONFIRMATION_WINDOW = env_int("CONFIRMATION_WINDOW", 72 * 3600)
+# How long after a decision the requester may appeal it from their status page (DSA Art. 20
+# asks for at least six months).
+APPEAL_WINDOW = env_int("APPEAL_WINDOW", 183 * 86400)
+if APPEAL_WINDOW < 183 * 86400 and not DEBUG:
+    raise ImproperlyConfigured(
+        f"APPEAL_WINDOW must be at least six months (15811200 seconds), not {APPEAL_WINDOW}"
+    )
 TAKEDOWN_MAX_URLS = env_int("TAKEDOWN_MAX_URLS", 100)
 TAKEDOWN_MAX_EXPLANATION = env_int("TAKEDOWN_MAX_EXPLANATION", 10_000)
 # A whole-domain request may name at most this many articles (the fail-safe disables them all

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from rights import clock, redress
 from rights.models import Outlet, Requester, TakedownRequest, Target
 from rights.states import CaseState, TargetState
 
@@ -71,6 +72,7 @@ TARGET_WORDS: dict[str, str] = {
     TargetState.REJECTED: "Not removed (see the reasons)",
     TargetState.NOT_FOUND: "Not on our site under any spelling: nothing to remove",
     TargetState.RESTORED: "Restored after review",
+    TargetState.WITHDRAWN: "Withdrawn: nothing more will be done",
 }
 
 
@@ -113,6 +115,10 @@ class CaseView:
     closed_at: str | None
     targets: list[TargetView]
     decision: DecisionView | None
+    # What the requester may still do: withdraw while it is open, appeal a refusal until then.
+    may_withdraw: bool
+    appeal_until: str | None
+    appealed_at: str | None
     # Staff only.
     staff: dict[str, Any] = field(default_factory=dict)
 
@@ -145,7 +151,9 @@ def case_present(case: TakedownRequest, *, targets: list[Target], viewer: Viewer
         raise PermissionError("a partner is shown its own outlet's cases only")
     if viewer.kind == ViewerKind.REQUESTER and case.requester_id != viewer.requester_id:
         raise PermissionError("a requester is shown their own cases only")
-    decided = case.state in {CaseState.REJECTED, CaseState.RESTORED} and case.decision_reasons
+    # Reasons are written with a decision that refused or reversed something; during an appeal
+    # they are the reasons of the decision appealed.
+    decided = bool(case.decision_reasons)
     staff: dict[str, Any] = {}
     if viewer.kind == ViewerKind.STAFF:
         staff = {
@@ -172,5 +180,8 @@ def case_present(case: TakedownRequest, *, targets: list[Target], viewer: Viewer
             if decided
             else None
         ),
+        may_withdraw=redress.may_withdraw(case),
+        appeal_until=iso(redress.appeal_until(case, targets, clock.now())),
+        appealed_at=iso(case.appealed_at),
         staff=staff,
     )

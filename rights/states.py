@@ -35,6 +35,8 @@ class TargetState(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     NOT_FOUND = "not_found", "Not found"
     RESTORED = "restored", "Restored"
+    # The requester called the case off before this URL had its final outcome.
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class ContentStatus(models.TextChoices):
@@ -60,7 +62,10 @@ CASE_TRANSITIONS: Mapping[str, frozenset[str]] = {
     C.REMOVED: frozenset({C.APPEALED}),
     C.REJECTED: frozenset({C.APPEALED}),
     # An appeal is decided either way: upheld (back to removed/rejected) or overturned.
-    C.APPEALED: frozenset({C.APPROVED, C.REJECTED, C.REMOVED, C.RESTORED}),
+    # The appeal's fail-safe disables what is still pending, as in the first round.
+    C.APPEALED: frozenset(
+        {C.APPROVED, C.REJECTED, C.REMOVED, C.RESTORED, C.DISABLED_PENDING_REVIEW}
+    ),
     C.WITHDRAWN: frozenset(),
     C.EXPIRED: frozenset(),
     C.RESTORED: frozenset(),
@@ -68,10 +73,12 @@ CASE_TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 
 TARGET_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    T.PENDING: frozenset({T.REMOVED, T.DISABLED, T.REJECTED, T.NOT_FOUND}),
-    T.DISABLED: frozenset({T.REMOVED, T.REJECTED}),
+    T.PENDING: frozenset({T.REMOVED, T.DISABLED, T.REJECTED, T.NOT_FOUND, T.WITHDRAWN}),
+    T.DISABLED: frozenset({T.REMOVED, T.REJECTED, T.WITHDRAWN}),
     T.REMOVED: frozenset({T.RESTORED}),
-    T.REJECTED: frozenset({T.REMOVED}),
+    # An appeal puts a refused URL back before staff (PENDING).
+    T.REJECTED: frozenset({T.REMOVED, T.PENDING}),
+    T.WITHDRAWN: frozenset(),
     T.NOT_FOUND: frozenset(),
     T.RESTORED: frozenset({T.REMOVED}),
 }
@@ -88,7 +95,7 @@ CLOSED_CASE_STATES = frozenset(
     {C.REMOVED, C.REJECTED, C.WITHDRAWN, C.EXPIRED, C.RESTORED, C.NOT_FOUND}
 )
 # The clock is running and work is outstanding: the deadline engine watches these.
-CLOCK_RUNNING_STATES = frozenset({C.OPEN, C.IN_REVIEW, C.APPROVED, C.REMOVING})
+CLOCK_RUNNING_STATES = frozenset({C.OPEN, C.IN_REVIEW, C.APPROVED, C.REMOVING, C.APPEALED})
 # A target with one of these has met the deadline.
 TARGET_OUTCOMES = frozenset({T.REMOVED, T.DISABLED, T.REJECTED, T.NOT_FOUND})
 # A target in one of these is still held open by its case: waiting for its outcome, or

@@ -97,6 +97,16 @@ class TakedownRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
 
+    # An appeal (DSA Art. 20) reopens the case with a clock of its own: the ladder's rungs and
+    # the removal effects of each round are counted apart, and someone other than the decider
+    # whose decision is appealed (`first_decided_by`) decides it.
+    appeal_round = models.PositiveSmallIntegerField(default=0)
+    appealed_at = models.DateTimeField(null=True, blank=True)
+    appeal_reasons = models.TextField(blank=True)
+    first_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
     # The deadline engine: when the sweeper next has to look at this case, and the lease a
     # claimed case holds so that no second sweep hands it out while a worker is on it.
     next_check_at = models.DateTimeField(null=True, blank=True)

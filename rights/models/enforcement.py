@@ -57,6 +57,8 @@ class LadderRung(models.Model):
         "rights.TakedownRequest", on_delete=models.PROTECT, related_name="rungs"
     )
     rung = models.CharField(max_length=16)
+    # 0 for the case's first clock, 1 for its appeal's: each round climbs the ladder once.
+    round = models.PositiveSmallIntegerField(default=0)
     fired_at = models.DateTimeField()
     due_at = models.DateTimeField()
     pending_targets = models.PositiveIntegerField(help_text="targets without an outcome then")
@@ -64,7 +66,9 @@ class LadderRung(models.Model):
     class Meta:
         ordering = ["case", "due_at"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "rung"], name="ladderrung_once_per_case"),
+            models.UniqueConstraint(
+                fields=["case", "round", "rung"], name="ladderrung_once_per_case_round"
+            ),
             models.CheckConstraint(
                 condition=models.Q(rung__in=["reminder", "escalation", "failsafe", "breach"]),
                 name="ladderrung_rung_valid",
@@ -88,6 +92,8 @@ class RemovalEffect(models.Model):
     target = models.ForeignKey("rights.Target", on_delete=models.PROTECT, related_name="effects")
     backend = models.CharField(max_length=32)
     action = models.CharField(max_length=8, choices=RemovalAction.choices)
+    # The case's appeal round when the effect was owed: an appeal may disable or remove again.
+    round = models.PositiveSmallIntegerField(default=0)
     key = models.CharField(max_length=80, unique=True, help_text="idempotency key sent along")
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -104,7 +110,7 @@ class RemovalEffect(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["target", "backend", "action"], name="removaleffect_once"
+                fields=["target", "backend", "action", "round"], name="removaleffect_once_per_round"
             ),
         ]
         indexes = [

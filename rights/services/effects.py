@@ -64,9 +64,12 @@ def desired_action(target: Target, case_state: str) -> str | None:
     if target.state == TargetState.DISABLED:
         return RemovalAction.DISABLE
     restore = target.state == TargetState.RESTORED or (
-        # Rejected after the fail-safe had disabled it: the content goes back up.
-        target.state == TargetState.REJECTED
-        and RemovalEffect.objects.filter(target=target, action=RemovalAction.DISABLE).exists()
+        # Rejected, or withdrawn, after the fail-safe had disabled it (in this round): the
+        # content goes back up.
+        target.state in {TargetState.REJECTED, TargetState.WITHDRAWN}
+        and RemovalEffect.objects.filter(
+            target=target, action=RemovalAction.DISABLE, round=target.case.appeal_round
+        ).exists()
     )
     if restore and not item_held_elsewhere(
         content_item_id=target.content_item_id, case_id=target.case_id
@@ -77,9 +80,9 @@ def desired_action(target: Target, case_state: str) -> str | None:
 
 def effects_owed(target: Target, action: str, backends: list[str]) -> bool:
     effects = list(
-        RemovalEffect.objects.filter(target=target, action=action).values_list(
-            "backend", "done_at", "dead_at"
-        )
+        RemovalEffect.objects.filter(
+            target=target, action=action, round=target.case.appeal_round
+        ).values_list("backend", "done_at", "dead_at")
     )
     if any(dead is not None and done is None for _, done, dead in effects):
         return False  # a dead letter stops this target's line until staff retry it
@@ -95,7 +98,8 @@ def effects_owed(target: Target, action: str, backends: list[str]) -> bool:
 
 
 def _effect_key(case: TakedownRequest, target: Target, action: str, backend: str) -> str:
-    return f"{case.reference}-t{target.pk}-{action}-{backend}"
+    key = f"{case.reference}-t{target.pk}-{action}-{backend}"
+    return f"{key}-r{case.appeal_round}" if case.appeal_round else key
 
 
 def effect_key(target: Target, action: str, backend: str) -> str:
@@ -284,6 +288,7 @@ def effect_rows(
                 target=target,
                 backend=name,
                 action=action,
+                round=case.appeal_round,
                 key=_effect_key(case, target, action, name),
             )
             for target in targets
@@ -292,7 +297,9 @@ def effect_rows(
         ignore_conflicts=True,
     )
     by_id = {target.pk: target for target in targets}
-    rows = RemovalEffect.objects.filter(target__in=targets, action=action, backend__in=backends)
+    rows = RemovalEffect.objects.filter(
+        target__in=targets, action=action, backend__in=backends, round=case.appeal_round
+    )
     effects = {}
     for effect in rows:
         effect.target = by_id[effect.target_id]

@@ -350,6 +350,8 @@ def _open_case(
     )
     _audit_received(case, clean, requester, outlet, actor_name, targets, merged)
     if awaiting:
+        # The clock waits for the address to be proved: the mail holds the confirmation link.
+        notify(case=case, kind="confirm", audience=Audience.REQUESTER)
         case_schedule_expiry(case)
     else:
         case = _route(case, outlet=outlet, email_verified=submission.email_verified)

@@ -36,7 +36,7 @@ RUNG_AUDIENCES: dict[str, tuple[str, ...]] = {
     Rung.BREACH: (Audience.LEADS,),
 }
 # Nobody has decided these yet.
-UNDECIDED = frozenset({CaseState.OPEN, CaseState.IN_REVIEW})
+UNDECIDED = frozenset({CaseState.OPEN, CaseState.IN_REVIEW, CaseState.APPEALED})
 
 
 def _fire(case: TakedownRequest, rung: Rung, due_at: datetime, pending: int, now: datetime) -> bool:
@@ -44,7 +44,12 @@ def _fire(case: TakedownRequest, rung: Rung, due_at: datetime, pending: int, now
     try:
         with transaction.atomic():
             LadderRung.objects.create(
-                case=case, rung=rung, fired_at=now, due_at=due_at, pending_targets=pending
+                case=case,
+                round=case.appeal_round,
+                rung=rung,
+                fired_at=now,
+                due_at=due_at,
+                pending_targets=pending,
             )
     except IntegrityError:
         return False
@@ -86,7 +91,7 @@ def _applies(rung: str, case: TakedownRequest, targets: list[Target]) -> bool:
 def climb_ladder(case: TakedownRequest, targets: list[Target], now: datetime) -> set[str]:
     """Fire every due rung that applies, up to and including the fail-safe, which is carried
     out after this transaction commits; the rungs fired for this case, before and now."""
-    fired = set(case.rungs.values_list("rung", flat=True))
+    fired = set(case.rungs.filter(round=case.appeal_round).values_list("rung", flat=True))
     if case.clock_started_at is None or case.deadline_seconds is None:
         return fired
     for rung in deadlines.due_rungs(case.clock_started_at, case.deadline_seconds, now):
@@ -131,7 +136,7 @@ def review_reminder(case: TakedownRequest, now: datetime) -> datetime | None:
     if case.state != CaseState.DISABLED_PENDING_REVIEW:
         return None
     since = (
-        LadderRung.objects.filter(case=case, rung=Rung.FAILSAFE)
+        LadderRung.objects.filter(case=case, round=case.appeal_round, rung=Rung.FAILSAFE)
         .values_list("fired_at", flat=True)
         .first()
     ) or case.updated_at

@@ -32,7 +32,11 @@ logger = logging.getLogger(__name__)
 # Each kind's subject; its words are the template rights/email/<kind>.txt, and requester
 # messages are also sent as HTML (the same words, with the status link as a button).
 SUBJECTS: dict[str, str] = {
+    "confirm": "Confirm your request {ref}",
     "received": "We received your request {ref}",
+    "withdrawn": "Your request {ref} has been withdrawn",
+    "appealed": "We received your appeal on request {ref}",
+    "status_links": "Your takedown requests",
     "removed": "Your request {ref}: the content has been removed",
     "not_found": "Your request {ref}: we do not publish what it names",
     "suspended": "Your request {ref} was not accepted",
@@ -45,7 +49,13 @@ SUBJECTS: dict[str, str] = {
     "breach": "BREACH: case {ref} missed its deadline",
     "pending_review": "Reminder: case {ref} is disabled pending review and needs a decision",
     "dead_letter": "Action needed: the CMS refused a removal step of case {ref}",
+    "appealed_staff": "Appeal: case {ref} is reopened and needs a second decider",
 }
+# The button of a requester's HTML message: the confirmation link where there is one to press,
+# otherwise the status page.
+LINK_LABELS = {"confirm": "Confirm your request"}
+# How many of a requester's cases the "status links" message lists, newest first.
+STATUS_LINKS_LISTED = 20
 
 
 def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str = "") -> bool:
@@ -95,12 +105,28 @@ def _context(notification: Notification) -> dict[str, Any]:
         context.update(
             name=case.requester.name,
             status_url=links.status_url(case),
+            appeal_reasons=case.appeal_reasons,
             not_found=list(
                 case.targets.filter(state=TargetState.NOT_FOUND)
                 .order_by("pk")
                 .values_list("url", flat=True)
             ),
         )
+        if notification.kind == "confirm":
+            context["confirmation_url"] = links.confirmation_url(case)
+            context["confirm_by"] = (
+                f"{case.confirm_by:%Y-%m-%d %H:%M} UTC" if case.confirm_by else "soon"
+            )
+        if notification.kind == "status_links":
+            cases = case.requester.cases.order_by("-received_at", "-pk")[:STATUS_LINKS_LISTED]
+            context["cases"] = [
+                {
+                    "reference": other.reference,
+                    "received": f"{other.received_at:%Y-%m-%d}",
+                    "status_url": links.status_url(other),
+                }
+                for other in cases
+            ]
     else:
         context["case_url"] = links.staff_case_url(case)
     return context
@@ -129,8 +155,8 @@ def render_message(notification: Notification) -> EmailMultiAlternatives:
             {
                 "subject": subject,
                 "text": text,
-                "link": context["status_url"],
-                "link_label": "See your request",
+                "link": context.get("confirmation_url") or context["status_url"],
+                "link_label": LINK_LABELS.get(notification.kind, "See your request"),
             },
         )
         message.attach_alternative(html, "text/html")

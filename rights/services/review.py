@@ -23,8 +23,19 @@ def _staff(user_id: int) -> str:
     return f"staff:{user_id}"
 
 
+def _check_decider(case: TakedownRequest, user_id: int) -> None:
+    """An appeal is decided by someone other than the decider whose decision it contests."""
+    if case.appeal_round and user_id == case.first_decided_by_id:
+        raise DomainError(
+            "an appeal is decided by someone other than the first decider; ask a colleague",
+            code="same_decider",
+        )
+
+
 def case_approve(*, case: TakedownRequest, user_id: int) -> TakedownRequest:
     with transaction.atomic():
+        case = case_lock(case.pk)
+        _check_decider(case, user_id)
         case = transition(
             case,
             CaseState.APPROVED,
@@ -41,9 +52,16 @@ def case_reject(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedow
         raise DomainError("a rejection needs its reasons", field="reasons")
     with transaction.atomic():
         now = clock.now()
+        case = case_lock(case.pk)
+        _check_decider(case, user_id)
+        # An appeal against a partial removal that is turned down leaves the case as it was:
+        # removed, with the refused URLs refused again.
+        upheld_partial = case.state == CaseState.APPEALED and (
+            case.targets.filter(state=TargetState.REMOVED).exists()
+        )
         case = transition(
             case,
-            CaseState.REJECTED,
+            CaseState.REMOVED if upheld_partial else CaseState.REJECTED,
             actor=_staff(user_id),
             # The trail keeps a digest of the reasons, which may name people.
             data={"reasons_digest": audit.text_digest(reasons)},
