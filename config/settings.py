@@ -7,6 +7,7 @@ DEBUG is on. The local run script turns DEBUG on; nothing else does.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -51,6 +52,19 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> str:
+    """A rate limit as django-ratelimit reads it: "10/h" is ten an hour (s, m, h or d)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    if not re.fullmatch(r"[1-9][0-9]*/([1-9][0-9]*)?[smhd]", value):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 10/h (a count per s, m, h or d), not {raw!r}"
+        )
+    return value
+
+
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -69,11 +83,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # For their system checks (and csp's template tag); the policy itself is the middleware's.
+    "csp",
+    "django_ratelimit",
     "rights",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -157,12 +175,40 @@ if not DEBUG:
     if env_bool("TRUST_X_FORWARDED_PROTO", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Anything a public page shows runs under this policy: our own scripts and styles only (no
+# inline script or style, no eval), no plugins, never framed, forms post only to us. The admin
+# needs nothing more (Django 5.2's admin has no inline script). A view that needs more says so
+# with csp.decorators.csp_update, so each exception is visible where it is made.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# Django's own page for a refused form (an expired or missing CSRF cookie) has an inline style;
+# ours says what to do next, in the site's words.
+CSRF_FAILURE_VIEW = "rights.web.errors.csrf_failure"
+
 # --- Logging: never personal data; the service logs identifiers only. ---------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Django logs the path of every 4xx and 5xx answer: the secret in a status or confirmation
+    # link must not reach the logs with it.
+    "filters": {"secret_links": {"()": "rights.web.logs.RedactSecretLinks"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["secret_links"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
@@ -349,6 +395,44 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 60},
     },
 }
+
+# --- The public doors' rate limits (django-ratelimit) --------------------------------------
+# Counted in Redis through Django's cache: every web server shares the counters. Nothing else is
+# cached, and losing every key loses nothing but the counts.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "rights-cache",
+        # A slow or absent Redis answers within half a second; the limits then let requests
+        # through (RATELIMIT_FAIL_OPEN, below).
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+RATELIMIT_USE_CACHE = "default"
+# A Redis outage must never take the request form down: with no counter to read, the limits let
+# the request through (PostgreSQL still records everything, and each door's own checks still
+# run). The views also treat any error from the cache as "no counter" (rights.web.limits).
+RATELIMIT_FAIL_OPEN = True
+# The limits, as a count per second, minute, hour or day ("10/h"). The request form's per-address
+# limit counts complete requests only, so mistakes corrected one by one never lock anyone out.
+REQUEST_RATE_PER_IP = env_rate("REQUEST_RATE_PER_IP", "10/h")
+REQUEST_RATE_PER_EMAIL = env_rate("REQUEST_RATE_PER_EMAIL", "5/h")
+# "Lost your link?": the status links go only to the address asked for, at most once an hour.
+STATUS_LINKS_RATE_PER_IP = env_rate("STATUS_LINKS_RATE_PER_IP", "10/h")
+STATUS_LINKS_RATE_PER_EMAIL = env_rate("STATUS_LINKS_RATE_PER_EMAIL", "3/h")
+# Pressing "Confirm" on a confirmation link (links are signed; this stops guessing at scale).
+CONFIRM_RATE_PER_IP = env_rate("CONFIRM_RATE_PER_IP", "30/h")
+# Whose address a limit counts: the connection's (REMOTE_ADDR). Behind a reverse proxy every
+# request comes from the proxy, so set TRUST_X_FORWARDED_FOR=1 there, and only there: the
+# address is then the last one in X-Forwarded-For (the one our own proxy added; anything before
+# it is what the client claimed). Without a proxy that header is the client's to forge.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+if TRUST_X_FORWARDED_FOR:
+    RATELIMIT_IP_META_KEY = "rights.web.limits.forwarded_client_ip"
+# django-ratelimit lists the cache backends it has tested, and Django's own Redis backend (an
+# atomic INCR on a shared server) is not among them yet.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
