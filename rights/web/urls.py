@@ -1,12 +1,23 @@
 from django.urls import path
 
-from rights.web import views
+from rights.web import confirmation, request_form, status, views
 
 app_name = "rights"
 
 urlpatterns = [
     path("", views.front_page, name="front"),
     path("a/<slug:slug>/", views.content_page, name="content"),
-    path("status/<str:token>/", views.status_page, name="status"),
+    # The owner's door.
+    path("request/", request_form.request_form, name="request"),
+    path("request/sent/", request_form.request_sent, name="request_sent"),
+    path("confirm/<str:token>/", confirmation.confirm, name="confirm"),
+    # The requester's page and what can be done from it. "Lost your link?" comes first: no
+    # status token is ever "sent" (every token holds a signature after a colon).
+    path("status/", status.status_lost, name="status_lost"),
+    path("status/sent/", status.status_lost_sent, name="status_lost_sent"),
+    path("status/<str:token>/", status.status_page, name="status"),
+    path("status/<str:token>/live.json", status.status_live, name="status_live"),
+    path("status/<str:token>/withdraw/", status.withdraw, name="withdraw"),
+    path("status/<str:token>/appeal/", status.appeal, name="appeal"),
     path("healthz", views.healthz, name="healthz"),
 ]

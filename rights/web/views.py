@@ -1,20 +1,23 @@
-"""Public pages: our copy of each article with the owner notice, and the requester's status
-page."""
+"""Public pages: the front page, our copy of each article with the owner notice, and /healthz.
+
+The requester's pages live beside this module: the request form (request_form), the
+confirmation link (confirmation) and the status page with what can be done from it (status).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 
-from rights import clock, links, selectors
+from rights import selectors
 from rights.models import ContentItem
-from rights.presenters import case_present
 from rights.states import ContentStatus
 
 FRONT_PAGE_ITEMS = 50
@@ -22,11 +25,13 @@ FRONT_PAGE_ITEMS = 50
 
 def deadline_text(seconds: int) -> str:
     """The promise in words: "24 hours"; short test deadlines read as minutes or seconds."""
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = seconds // 60
+        return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+    return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
 
 
 def removal_link(item: ContentItem) -> str:
@@ -41,6 +46,11 @@ def removal_link(item: ContentItem) -> str:
     }
     query = "&".join(f"{key}={quote(value, safe=':/')}" for key, value in fields.items())
     return f"mailto:{settings.TAKEDOWN_MAILBOX}?{query}"
+
+
+def request_link(item: ContentItem) -> str:
+    """The removal request form, with our copy of the article filled in."""
+    return f"{reverse('rights:request')}?{urlencode({'url': item.public_url})}"
 
 
 def front_page(request: HttpRequest) -> HttpResponse:
@@ -66,6 +76,7 @@ def content_page(request: HttpRequest, slug: str) -> HttpResponse:
             "rights/content.html",
             {
                 "item": item,
+                "request_link": request_link(item),
                 "removal_link": removal_link(item),
                 "deadline": deadline_text(settings.TAKEDOWN_DEADLINE),
             },
@@ -73,43 +84,6 @@ def content_page(request: HttpRequest, slug: str) -> HttpResponse:
     # Every cache between us and the reader must ask again before reusing a copy, so that a
     # removal takes effect at once rather than whenever someone's cache expires.
     patch_cache_control(response, no_cache=True)
-    return response
-
-
-def time_left(deadline: datetime | None, now: datetime) -> str:
-    """ "3 hours 5 minutes", or "" once past: correct without any script on the page."""
-    if deadline is None or deadline <= now:
-        return ""
-    minutes = int((deadline - now).total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
-    if minutes or not hours:
-        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
-    return " ".join(parts)
-
-
-@never_cache
-def status_page(request: HttpRequest, token: str) -> HttpResponse:
-    """The requester's page at the secret link every requester email carries."""
-    reference = links.reference_from_status_token(token)
-    found = selectors.case_by_status_link(reference) if reference else None
-    if found is None:
-        raise Http404("no such request")
-    viewer, case, targets = found
-    view = case_present(case, targets=targets, viewer=viewer)
-    response = render(
-        request,
-        "rights/status.html",
-        {
-            "case": view,
-            "deadline": case.deadline_at,
-            # A closed case has no deadline still to come.
-            "time_left": "" if case.closed_at else time_left(case.deadline_at, clock.now()),
-        },
-    )
-    # The address is the secret: never sent on to the sites the page links to, never indexed.
-    response["Referrer-Policy"] = "no-referrer"
-    response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 

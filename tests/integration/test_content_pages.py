@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils.html import escape
 from pytest_django.fixtures import Settings
 
 from rights.models import ContentItem
@@ -37,12 +38,17 @@ def test_a_live_item_shows_the_article_its_source_and_the_owner_notice(
     text = " ".join(html.split())
     assert "contact us, and it will be deleted within 24 hours." in text
 
+    # The notice leads to the request form, with this article filled in...
+    form = response.context["request_link"]
+    assert form == f"/request/?url={quote(item.public_url, safe='')}"
+    assert f'href="{escape(form)}" data-testid="request-removal"' in html
+    # ...and a mailto: link to the takedown mailbox stays as a second way.
     link = response.context["removal_link"]
     assert link.startswith(f"mailto:{settings.TAKEDOWN_MAILBOX}?")
     assert item.public_url in link  # readable as it is, not percent-encoded
     assert "+" not in link  # RFC 6068: a "+" would reach the reader as a plus sign
     assert unquote(link).endswith(f"body=Please remove: {item.public_url}\r\n")
-    assert 'data-testid="request-removal"' in html
+    assert 'data-testid="request-removal-email"' in html
     assert response["Cache-Control"] == "no-cache"
 
 

@@ -1,0 +1,454 @@
+"""The requester's status page at its secret link: the state in plain words, the time left
+(without script), each URL, the decision and its reasons, what can be done next (withdraw,
+appeal: a GET never changes anything), the JSON the page polls, and "Lost your link?" (the same
+words for every address; only a known one gets mail; rate limited)."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from rights import links
+from rights.models import AuditEvent, ContentItem, Notification, Requester, TakedownRequest
+from rights.services import review
+from rights.services.notifications import notification_send
+from rights.states import CaseState, ContentStatus, TargetState
+from rights.web.logs import RedactSecretLinks
+from tests.engine import drive, untrusted
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(settings: Settings) -> None:
+    """Each test counts in its own keys (Redis is shared with other tests: no FLUSHDB)."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
+
+
+def page_of(case: TakedownRequest, suffix: str = "") -> str:
+    return f"/status/{links.status_token(case)}/{suffix}"
+
+
+def text(response: Any) -> str:
+    """The words on the page, as a reader sees them (tags dropped)."""
+    words = re.sub(r"<[^>]+>", " ", response.content.decode())
+    return " ".join(html.unescape(words).replace(" .", ".").replace(" :", ":").split())
+
+
+def trail(case: TakedownRequest) -> tuple[Any, ...]:
+    case.refresh_from_db()
+    return (
+        case.state,
+        case.appeal_round,
+        list(case.targets.order_by("pk").values_list("state", flat=True)),
+        AuditEvent.objects.count(),
+        Notification.objects.count(),
+    )
+
+
+@pytest.fixture
+def reviewer(db: None) -> Any:
+    return get_user_model().objects.create_user("reviewer-one", is_staff=True)
+
+
+@pytest.fixture
+def rejected(submit: Any, item: ContentItem, reviewer: Any) -> TakedownRequest:
+    case = untrusted(submit, item)
+    return review.case_reject(
+        case=case, user_id=reviewer.pk, reasons="You are not the owner.\n\nSee the byline."
+    )
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+def test_the_page_shows_the_case_in_plain_words_with_the_time_left(
+    client: Client, submit: Any, item: ContentItem
+) -> None:
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        case = submit(urls=[item.source_url, "https://unknown.example/x"]).case
+    with time_machine.travel(now + timedelta(hours=3, minutes=30), tick=False):
+        response = client.get(page_of(case))
+    assert response.status_code == 200
+    words = text(response)
+    body = response.content.decode()
+    assert body.count("<h1") == 1
+    assert f"Your request {case.reference}" in words
+    assert "Being reviewed by our team" in words
+    # The time left, right without any script.
+    assert "20 hours 30 minutes from now" in words
+    assert f'data-deadline="{case.deadline_at.replace(microsecond=0).isoformat()}"' in body
+    # Each URL with its state in words.
+    assert item.source_url in words
+    assert "Waiting for a decision" in words
+    assert "https://unknown.example/x" in words
+    assert "Not on our site under any spelling" in words
+    # What can be done: withdraw (to a page that asks first), no appeal yet.
+    assert f'href="{page_of(case, "withdraw/")}"' in body
+    assert "appeal/" not in body
+    # Live with JavaScript, and says to refresh without it.
+    assert 'aria-live="polite"' in body
+    assert f'data-live-url="{page_of(case, "live.json")}"' in body
+    assert re.search(r'<script src="[^"]*rights/status\.js" defer></script>', body)
+    assert "<noscript>" in body
+    assert "refresh it to see changes" in words
+    assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", body) is None
+    # The address is the key: never passed on, indexed or cached.
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert "no-store" in response["Cache-Control"]
+    assert "unsafe-inline" not in response["Content-Security-Policy"]
+
+
+def test_a_decided_page_shows_the_reasons_and_the_appeal_until_when(
+    client: Client, rejected: TakedownRequest, settings: Settings
+) -> None:
+    response = client.get(page_of(rejected))
+    words = text(response)
+    assert "Decided: not granted" in words
+    assert "Our decision and its reasons" in words
+    assert "You are not the owner." in words
+    assert "See the byline." in words
+    assert rejected.decided_at is not None
+    until = rejected.decided_at + timedelta(seconds=settings.APPEAL_WINDOW)
+    assert f"you can appeal against it until {until:%-d %B %Y}" in words
+    body = response.content.decode()
+    assert f'href="{page_of(rejected, "appeal/")}"' in body
+    assert "withdraw/" not in body
+    # Closed: no countdown, nothing to refresh for.
+    assert 'data-testid="deadline"' not in body
+    assert "<noscript>" not in body
+    assert 'data-closed="true"' in body
+
+
+def test_a_forged_link_shows_what_to_do(client: Client, rejected: TakedownRequest) -> None:
+    token = links.status_token(rejected)
+    for forged in (token[:-1] + ("A" if token[-1] != "A" else "B"), "TD-AAAAAAA", "x" * 300):
+        for suffix in ("", "withdraw/", "appeal/"):
+            response = client.get(f"/status/{forged}/{suffix}")
+            assert response.status_code == 404
+            assert "This link does not work" in text(response)
+            assert 'href="/status/"' in response.content.decode()
+        live = client.get(f"/status/{forged}/live.json")
+        assert live.status_code == 404
+        assert live.json() == {"error": "not_found"}
+
+
+# --- live updates --------------------------------------------------------------------------
+
+
+def test_the_live_json_follows_the_case_and_shows_nothing_for_staff(
+    client: Client, submit: Any, item: ContentItem, reviewer: Any
+) -> None:
+    case = untrusted(submit, item)
+    first = client.get(page_of(case, "live.json"))
+    assert first.status_code == 200
+    assert first["Content-Type"] == "application/json"
+    assert "no-store" in first["Cache-Control"]
+    assert first["Referrer-Policy"] == "no-referrer"
+    body = first.json()
+    assert body["case"]["reference"] == case.reference
+    assert body["case"]["state"] == CaseState.IN_REVIEW
+    assert body["closed"] is False
+    assert body["time_left"]
+    assert body["poll_seconds"] == 5  # a person decides: every few seconds is enough
+    assert 'data-testid="targets"' in body["region"]
+    for staff_only in ("trusted", "channel", "requester", "partner", "staff"):
+        assert staff_only not in body["case"]
+    assert "@" not in json.dumps(body)  # the requester's address is nowhere
+
+    review.case_approve(case=case, user_id=reviewer.pk)
+    drive(case)
+    after = client.get(page_of(case, "live.json")).json()
+    assert after["case"]["state"] == CaseState.REMOVED
+    assert after["signature"] != body["signature"]
+    assert after["closed"] is True
+    assert "Done: the content has been removed" in after["region"]
+    assert "Removed, and will not be republished" in after["region"]
+
+
+def test_the_live_json_signature_ignores_the_clock(
+    client: Client, submit: Any, item: ContentItem
+) -> None:
+    case = untrusted(submit, item)
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        first = client.get(page_of(case, "live.json")).json()
+    with time_machine.travel(now + timedelta(minutes=7), tick=False):
+        later = client.get(page_of(case, "live.json")).json()
+    assert first["time_left"] != later["time_left"]
+    assert first["signature"] == later["signature"]
+
+
+# --- withdraw ------------------------------------------------------------------------------
+
+
+def test_withdraw_asks_first_and_only_a_post_withdraws(
+    client: Client, submit: Any, item: ContentItem
+) -> None:
+    case = untrusted(submit, item)
+    before = trail(case)
+    ask = client.get(page_of(case, "withdraw/"))
+    assert ask.status_code == 200
+    words = text(ask)
+    assert f"Withdraw your request {case.reference}?" in words
+    assert "comes back, unless another request still holds it" in words
+    body = ask.content.decode()
+    assert re.search(
+        r'<form method="post"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"', body
+    )
+    assert f'href="{page_of(case)}"' in body  # "No, keep my request"
+    assert client.head(page_of(case, "withdraw/")).status_code == 200
+    # A page with a form: same-origin, so that the browser's post carries its Origin.
+    assert ask["Referrer-Policy"] == "same-origin"
+    assert "noindex" in ask["X-Robots-Tag"]
+    assert trail(case) == before
+
+    done = client.post(page_of(case, "withdraw/"))
+    assert done.status_code == 302
+    assert done["Location"] == page_of(case)
+    case.refresh_from_db()
+    assert case.state == CaseState.WITHDRAWN
+    assert case.targets.get().state == TargetState.WITHDRAWN
+    assert Notification.objects.filter(case=case, kind="withdrawn").count() == 1
+    assert "Withdrawn" in text(client.get(page_of(case)))
+
+    # Again: refused in words, with a 4xx, and nothing more written.
+    before = trail(case)
+    for response in (
+        client.get(page_of(case, "withdraw/")),
+        client.post(page_of(case, "withdraw/")),
+    ):
+        assert response.status_code == 409
+        assert "This request can no longer be withdrawn" in text(response)
+        assert f'href="{page_of(case)}"' in response.content.decode()
+    assert trail(case) == before
+
+
+def test_withdrawing_after_the_failsafe_brings_the_content_back(
+    client: Client, submit: Any, item: ContentItem
+) -> None:
+    case = untrusted(submit, item)
+    assert case.clock_started_at is not None
+    with time_machine.travel(case.clock_started_at + timedelta(hours=22), tick=False):
+        TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
+        drive(case)
+    item.refresh_from_db()
+    assert item.status == ContentStatus.DISABLED
+    assert client.post(page_of(case, "withdraw/")).status_code == 302
+    drive(case)
+    item.refresh_from_db()
+    assert item.status == ContentStatus.RESTORED
+
+
+def test_a_decided_case_cannot_be_withdrawn(client: Client, rejected: TakedownRequest) -> None:
+    before = trail(rejected)
+    assert client.get(page_of(rejected, "withdraw/")).status_code == 409
+    assert client.post(page_of(rejected, "withdraw/")).status_code == 409
+    assert trail(rejected) == before
+
+
+# --- appeal --------------------------------------------------------------------------------
+
+
+def test_appeal_shows_a_form_and_only_a_post_appeals(
+    client: Client, rejected: TakedownRequest
+) -> None:
+    before = trail(rejected)
+    form = client.get(page_of(rejected, "appeal/"))
+    assert form.status_code == 200
+    words = text(form)
+    assert "You are not the owner." in words
+    assert "You can appeal until" in words
+    body = form.content.decode()
+    assert '<label class="label" for="id_reasons">' in body
+    assert 'aria-describedby="id_reasons-hint"' in body
+    assert trail(rejected) == before
+
+    # No reasons: said next to the field, the page kept, nothing written.
+    empty = client.post(page_of(rejected, "appeal/"), {"reasons": "   "})
+    assert empty.status_code == 200
+    page = empty.content.decode()
+    assert 'id="id_reasons-error"' in page
+    assert "Say why you disagree with the decision" in text(empty)
+    assert 'href="#id_reasons"' in page
+    assert 'aria-invalid="true"' in page
+    assert trail(rejected) == before
+
+    sent = client.post(page_of(rejected, "appeal/"), {"reasons": "I am the author: see my byline."})
+    assert sent.status_code == 302
+    assert sent["Location"] == page_of(rejected)
+    rejected.refresh_from_db()
+    assert rejected.state == CaseState.APPEALED
+    assert rejected.appeal_reasons == "I am the author: see my byline."
+    assert rejected.targets.get().state == TargetState.PENDING
+    status = text(client.get(page_of(rejected)))
+    assert "Appeal received; being reviewed again" in status
+    assert "You appealed on" in status
+
+    # Once per case: refused in words with a 4xx, nothing written.
+    before = trail(rejected)
+    for response in (
+        client.get(page_of(rejected, "appeal/")),
+        client.post(page_of(rejected, "appeal/"), {"reasons": "Again."}),
+    ):
+        assert response.status_code == 409
+        assert "This decision cannot be appealed here" in text(response)
+    assert trail(rejected) == before
+
+
+def test_appeal_reasons_that_are_too_long_or_not_text_are_refused_at_the_field(
+    client: Client, rejected: TakedownRequest
+) -> None:
+    before = trail(rejected)
+    for reasons, message in (("x" * 10_001, "under 10,000 characters"), ("a\x00b", "null")):
+        response = client.post(page_of(rejected, "appeal/"), {"reasons": reasons})
+        assert response.status_code == 200
+        assert message in text(response)
+    assert trail(rejected) == before
+
+
+def test_an_open_case_or_a_late_appeal_is_refused(
+    client: Client, submit: Any, item: ContentItem, rejected: TakedownRequest, settings: Settings
+) -> None:
+    other = ContentItem.objects.create(
+        slug="another",
+        source_url="https://www.telegraph.co.uk/news/another/",
+        source_domain="www.telegraph.co.uk",
+        outlet=item.outlet,
+        title="Another",
+        body=".",
+        published_at=timezone.now(),
+    )
+    open_case = submit(urls=[other.source_url], email="someone@example.net").case
+    assert client.get(page_of(open_case, "appeal/")).status_code == 409
+    before = trail(rejected)
+    assert rejected.decided_at is not None
+    late = rejected.decided_at + timedelta(seconds=settings.APPEAL_WINDOW + 1)
+    with time_machine.travel(late, tick=False):
+        assert client.get(page_of(rejected, "appeal/")).status_code == 409
+        response = client.post(page_of(rejected, "appeal/"), {"reasons": "Late."})
+        assert response.status_code == 409
+        assert "out-of-court" in text(response)
+        assert "appeal/" not in client.get(page_of(rejected)).content.decode()
+    assert trail(rejected) == before
+
+
+# --- lost link -----------------------------------------------------------------------------
+
+
+def _ask_links(client: Client, email: str) -> str:
+    response = client.post("/status/", {"email": email}, follow=True)
+    assert response.redirect_chain == [("/status/sent/", 302)]
+    assert "@" not in response.redirect_chain[0][0]
+    return response.content.decode()
+
+
+def test_lost_links_say_the_same_for_every_address_and_mail_only_known_ones(
+    client: Client, submit: Any, item: ContentItem
+) -> None:
+    known = submit(urls=[item.source_url], email="known@example.org").case
+    Requester.objects.create(email="suspended@example.org", name="S", suspended_at=timezone.now())
+    form = client.get("/status/")
+    assert form.status_code == 200
+    assert '<label class="label" for="id_email">' in form.content.decode()
+
+    pages = {
+        email: _ask_links(client, email)
+        for email in ("known@example.org", "nobody@example.org", "suspended@example.org")
+    }
+    assert len(set(pages.values())) == 1
+    assert "If we have requests from that address" in pages["nobody@example.org"]
+    for email, page in pages.items():
+        assert email not in page
+
+    links_sent = Notification.objects.filter(kind="status_links")
+    assert [n.case.requester.email for n in links_sent] == ["known@example.org"]
+    for notification in links_sent:
+        notification_send(notification_id=notification.pk)
+    assert [m.to for m in mail.outbox] == [["known@example.org"]]
+    assert links.status_url(known) in mail.outbox[0].body
+
+
+def test_a_mistyped_address_is_shown_next_to_the_field(client: Client) -> None:
+    for value, message in (("", "Enter your email address"), ("nope", "correct format")):
+        response = client.post("/status/", {"email": value})
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert message in text(response)
+        assert 'id="id_email-error"' in page
+        assert 'href="#id_email"' in page
+    assert client.post("/status/", {"email": "a\x00@example.org"}).status_code == 200
+    assert Notification.objects.count() == 0
+
+
+def test_lost_links_are_rate_limited_per_address_and_recover(
+    client: Client, submit: Any, item: ContentItem, settings: Settings
+) -> None:
+    submit(urls=[item.source_url], email="known@example.org")
+    settings.STATUS_LINKS_RATE_PER_EMAIL = "1/h"
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert client.post("/status/", {"email": "known@example.org"}).status_code == 302
+        limited = client.post("/status/", {"email": "Known@Example.org"})
+        assert limited.status_code == 429
+        retry = int(limited["Retry-After"])
+        assert 0 < retry <= 3600
+        assert "Please try again in" in text(limited)
+        assert client.post("/status/", {"email": "other@example.org"}).status_code == 302
+    with time_machine.travel(start + timedelta(seconds=retry + 1), tick=False):
+        assert client.post("/status/", {"email": "known@example.org"}).status_code == 302
+
+
+def test_lost_links_are_rate_limited_per_ip(client: Client, settings: Settings) -> None:
+    settings.STATUS_LINKS_RATE_PER_IP = "2/h"
+    for n in range(2):
+        assert client.post("/status/", {"email": f"p{n}@example.org"}).status_code == 302
+    limited = client.post("/status/", {"email": "p9@example.org"})
+    assert limited.status_code == 429
+    assert int(limited["Retry-After"]) > 0
+    assert 'value="p9@example.org"' in limited.content.decode()  # kept as typed
+
+
+# --- what reaches the logs ----------------------------------------------------------------
+
+
+def test_secret_links_never_reach_the_logs(client: Client, rejected: TakedownRequest) -> None:
+    token = links.status_token(rejected)
+    record = logging.LogRecord(
+        "django.request",
+        logging.WARNING,
+        __file__,
+        1,
+        "%s: %s",
+        ("Conflict", f"/status/{token}/withdraw/"),
+        None,
+    )
+    assert RedactSecretLinks().filter(record)
+    assert token not in record.getMessage()
+    assert record.getMessage() == "Conflict: /status/[redacted]/withdraw/"
+    line = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        f'"POST /confirm/{token}/ HTTP/1.1" 302 0',
+        None,
+        None,
+    )
+    RedactSecretLinks().filter(line)
+    assert token not in line.getMessage()
