@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -94,10 +95,16 @@ def test_the_page_shows_the_article_its_source_and_the_owner_notice(
     removal = page.get_by_test_id("request-removal")
     expect(removal).to_be_visible()
     expect(removal).to_have_text("Request removal")
+    # The form, prefilled with this article; the takedown mailbox stays as a second way.
     href = removal.get_attribute("href")
     assert href is not None
-    assert href.startswith("mailto:")
-    assert article.public_url in href
+    assert href.startswith("/request/?url=")
+    assert quote(article.public_url, safe="") in href
+    by_mail = page.get_by_test_id("request-removal-email")
+    mailto = by_mail.get_attribute("href")
+    assert mailto is not None
+    assert mailto.startswith("mailto:")
+    assert article.public_url in mailto
 
 
 def test_a_removed_article_shows_the_removed_notice_with_410(

@@ -13,6 +13,7 @@ from rights.normalise import (
     domain_within,
     has_forbidden_characters,
     host_of,
+    is_public_suffix,
     normalise_domain,
     normalise_url,
 )
@@ -30,9 +31,10 @@ LABEL = st.text(alphabet=LOWER + DIGITS + "-", min_size=1, max_size=12).filter(
     lambda s: s[0] != "-" and s[-1] != "-" and s[2:4] != "--"
 )
 TLD = st.sampled_from(["com", "org", "co.uk", "example", "news", "de"])
+# Public suffixes (za.com, say) are never a domain of ours, and normalise_domain refuses them.
 HOSTS = st.builds(
     lambda labels, tld: ".".join([*labels, tld]), st.lists(LABEL, min_size=1, max_size=3), TLD
-)
+).filter(lambda host: not is_public_suffix(host))
 SCHEMES = st.sampled_from(["http", "https"])
 # Path and query text: printable characters of many scripts, never '#', '?', '/' or '&', which
 # are structure; percent signs included so that escaping gets exercised. Never ending in
