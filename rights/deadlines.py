@@ -21,6 +21,16 @@ class Rung(models.TextChoices):
     BREACH = "breach", "Deadline breached"
 
 
+def duration_words(seconds: int) -> str:
+    """A length of time as the promise states it: "24 hours"; short test deadlines read as
+    minutes or seconds."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
 LADDER: tuple[tuple[Rung, Fraction], ...] = (
     (Rung.REMINDER, Fraction(1, 2)),
     (Rung.ESCALATION, Fraction(5, 6)),

@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 
-from rights import audit, clock, links
-from rights.deadlines import retry_backoff
+from rights import audit, clock, links, redress
+from rights.deadlines import duration_words, retry_backoff
 from rights.dispatch import enqueue
 from rights.models import Audience, Notification, TakedownRequest, Transport
 from rights.states import TargetState
@@ -102,15 +102,22 @@ def _context(notification: Notification) -> dict[str, Any]:
         "reasons": case.decision_reasons,
     }
     if notification.audience == Audience.REQUESTER:
+        # Anyone can type someone else's address: until the address is proved, a message to it
+        # repeats nothing the sender typed (no name, no URLs), so the form cannot carry their
+        # words to a stranger's mailbox.
+        verified = case.requester.email_verified_at is not None
+        targets = list(case.targets.order_by("pk"))
+        appeal_until = redress.appeal_until(case, targets, clock.now())
         context.update(
-            name=case.requester.name,
+            name=case.requester.name if verified else "",
             status_url=links.status_url(case),
             appeal_reasons=case.appeal_reasons,
-            not_found=list(
-                case.targets.filter(state=TargetState.NOT_FOUND)
-                .order_by("pk")
-                .values_list("url", flat=True)
+            appeal_until=f"{appeal_until:%Y-%m-%d}" if appeal_until else "",
+            promise=duration_words(settings.TAKEDOWN_DEADLINE),
+            not_found=(
+                [t.url for t in targets if t.state == TargetState.NOT_FOUND] if verified else []
             ),
+            not_found_count=sum(1 for t in targets if t.state == TargetState.NOT_FOUND),
         )
         if notification.kind == "confirm":
             context["confirmation_url"] = links.confirmation_url(case)

@@ -38,7 +38,8 @@ LINKS_RESEND_EVERY = timedelta(hours=1)
 
 
 class ConfirmationRefused(DomainError):
-    """A confirmation link that cannot be used: `code` is `invalid`, `expired` or `used`."""
+    """A confirmation link that cannot be used: `code` is `invalid`, `expired`, `used` or
+    `withdrawn`."""
 
 
 _REFUSALS = {
@@ -48,6 +49,8 @@ _REFUSALS = {
     "discarded. Please send your request again.",
     "used": "This request has already been confirmed. Follow it from the status link in the "
     "emails we sent you.",
+    "withdrawn": "This request was withdrawn before it was confirmed. Send a new request if you "
+    "still want the content removed.",
 }
 
 
@@ -71,6 +74,8 @@ def confirmation_check(*, token: str) -> TakedownRequest:
         and (expired or (case.confirm_by is not None and clock.now() > case.confirm_by))
     ):
         raise _refuse("expired")
+    if case.state == CaseState.WITHDRAWN and case.clock_started_at is None:
+        raise _refuse("withdrawn")
     if case.state != CaseState.AWAITING_CONFIRMATION:
         raise _refuse("used")
     return case
@@ -99,7 +104,9 @@ def case_withdraw(*, case: TakedownRequest, actor: str) -> TakedownRequest:
         case = case_lock(case.pk)
         if not redress.may_withdraw(case):
             raise DomainError(
-                "this request can no longer be withdrawn: it has been decided",
+                "this request was already withdrawn"
+                if case.state == CaseState.WITHDRAWN
+                else "this request can no longer be withdrawn: it has been decided",
                 code="not_withdrawable",
             )
         case = transition(case, CaseState.WITHDRAWN, actor=actor)

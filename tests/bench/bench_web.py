@@ -51,6 +51,7 @@ ENV = {
     "SECRET_KEY": secrets.token_urlsafe(48),
     "AUDIT_SIGNING_KEY": secrets.token_urlsafe(48),
     "ALLOWED_HOSTS": "127.0.0.1",
+    "PUBLIC_BASE_URL": "http://127.0.0.1",
     "SECURE_SSL_REDIRECT": "0",
     "REQUEST_RATE_PER_IP": "1000000/h",
     "REQUEST_RATE_PER_EMAIL": "1000000/h",

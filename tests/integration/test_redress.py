@@ -37,6 +37,7 @@ from rights.services.requester import (
 )
 from rights.states import CaseState, ContentStatus, TargetState
 from tests.engine import drive, untrusted
+from tests.factories import ContentItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -278,3 +279,80 @@ def test_lost_links_go_only_to_a_known_address_once_an_hour(submit: Any, item: C
     assert message.to == ["owner@example.org"]
     assert links.status_url(case) in message.body
     assert not Requester.objects.filter(email="nobody@example.net").exists()
+
+
+# --- what the messages say ------------------------------------------------------------------
+
+
+def test_mail_to_an_unproven_address_repeats_nothing_the_sender_typed(
+    settings: Any, submit: Any, item: ContentItem
+) -> None:
+    settings.TAKEDOWN_DEADLINE = 600
+    case = submit(
+        channel="web",
+        email="stranger@example.net",
+        name="Your account is locked, see http://phish.example",
+        urls=[item.source_url, "https://elsewhere.example/a-phishing-page"],
+    ).case
+    message = render_message(Notification.objects.get(case=case, kind="confirm"))
+    assert "phish.example" not in message.body
+    assert "elsewhere.example" not in message.body
+    assert "within 10 minutes" in message.body
+    assert "24" not in message.body
+    html = message.alternatives[0][0]
+    assert "phish.example" not in str(html)
+
+
+def test_a_refusal_on_appeal_offers_no_second_appeal_and_a_grant_clears_the_refusal(
+    admin_user: Any, second_reviewer: Any, submit: Any, item: ContentItem
+) -> None:
+    case = untrusted(submit, item)
+    case = review.case_reject(case=case, user_id=admin_user.pk, reasons="Not the owner.")
+    # Messages are rendered when sent: the first refusal goes out before any appeal.
+    first = Notification.objects.get(case=case, kind="rejected")
+    assert "Appeal against the decision" in render_message(first).body
+    case = case_appeal(case=case, reasons="I am.", actor="requester:test")
+    case = review.case_reject(case=case, user_id=second_reviewer.pk, reasons="Still not.")
+    second = Notification.objects.filter(case=case, kind="rejected").exclude(pk=first.pk).get()
+    final = render_message(second).body
+    assert "cannot be appealed here again" in final
+    assert "out-of-court" in final
+
+    other = untrusted(submit, ContentItemFactory.create(outlet=item.outlet))
+    other = review.case_reject(case=other, user_id=admin_user.pk, reasons="Not the owner.")
+    other = case_appeal(case=other, reasons="I am.", actor="requester:test")
+    view = case_present(other, targets=list(other.targets.all()), viewer=Viewer.staff())
+    assert view.decision is not None  # the decision under appeal is shown while it is open
+    other = review.case_approve(case=other, user_id=second_reviewer.pk)
+    view = case_present(other, targets=list(other.targets.all()), viewer=Viewer.staff())
+    assert view.decision is None
+
+
+def test_restore_is_refused_to_the_first_decider_and_where_nothing_was_removed(
+    admin_user: Any, second_reviewer: Any, submit: Any, item: ContentItem
+) -> None:
+    case = untrusted(submit, item)
+    case = review.case_reject(case=case, user_id=admin_user.pk, reasons="Not the owner.")
+    case = case_appeal(case=case, reasons="I am.", actor="requester:test")
+    events = AuditEvent.objects.count()
+    with pytest.raises(DomainError) as refused:
+        review.case_restore(case=case, user_id=admin_user.pk, reasons="x")
+    assert refused.value.code == "same_decider"
+    with pytest.raises(DomainError) as refused:
+        review.case_restore(case=case, user_id=second_reviewer.pk, reasons="x")
+    assert refused.value.code == "nothing_to_restore"
+    assert AuditEvent.objects.count() == events
+    case.refresh_from_db()
+    assert case.state == CaseState.APPEALED
+
+
+def test_the_link_of_a_request_withdrawn_unconfirmed_says_so(
+    submit: Any, item: ContentItem
+) -> None:
+    case = _web_case(submit, item)
+    case_withdraw(case=case, actor=case.requester.actor)
+    with pytest.raises(ConfirmationRefused) as refused:
+        confirmation_check(token=links.confirmation_token(case))
+    assert refused.value.code == "withdrawn"
+    with pytest.raises(DomainError, match="already withdrawn"):
+        case_withdraw(case=case, actor=case.requester.actor)
