@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -18,6 +19,7 @@ from rights import removal  # validation helpers only: imports no models
 from rights.task_names import TaskName
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -210,6 +212,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django's own loggers (the development server's request lines, 4xx and 5xx paths) write
+    # through the same filtered handler, never through handlers of their own.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- The promise --------------------------------------------------------------------------
@@ -238,7 +246,34 @@ TAKEDOWN_MAX_EXPLANATION = env_int("TAKEDOWN_MAX_EXPLANATION", 10_000)
 # in one transaction, which must stay well inside a task's time limit).
 TAKEDOWN_MAX_DOMAIN_ITEMS = env_int("TAKEDOWN_MAX_DOMAIN_ITEMS", 1000)
 # The aggregator's own public address: URLs on this host name our copies, not primary sources.
-PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/")
+# Every link in every message is built on it, so a wrong value sends requesters' secret links
+# somewhere else: with DEBUG off it must be given, and be https unless it is this machine.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").strip().rstrip("/")
+if not PUBLIC_BASE_URL:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PUBLIC_BASE_URL must be set when DEBUG is off: the address readers and requesters "
+            "use, such as https://news.example"
+        )
+    PUBLIC_BASE_URL = "http://localhost:8000"
+_public = urlsplit(PUBLIC_BASE_URL)
+if (
+    _public.scheme not in {"http", "https"}
+    or not _public.hostname
+    or _public.path
+    or _public.query
+    or _public.fragment
+    or "@" in _public.netloc
+):
+    raise ImproperlyConfigured(
+        "PUBLIC_BASE_URL must be a site's address, a scheme and a host with no path (such as "
+        f"https://news.example), not {PUBLIC_BASE_URL!r}"
+    )
+if not DEBUG and _public.scheme != "https" and _public.hostname not in LOOPBACK_HOSTS:
+    raise ImproperlyConfigured(
+        f"PUBLIC_BASE_URL must be https when DEBUG is off (the links it makes carry secrets), "
+        f"not {PUBLIC_BASE_URL!r}"
+    )
 TAKEDOWN_MAILBOX = os.environ.get("TAKEDOWN_MAILBOX", "takedown@localhost")
 # Signs audit checkpoints (and keys the digests of free text in the trail). A key of its own:
 # whoever holds SECRET_KEY (every web host) must not be able to re-sign a rewritten trail.
@@ -414,9 +449,10 @@ RATELIMIT_USE_CACHE = "default"
 # the request through (PostgreSQL still records everything, and each door's own checks still
 # run). The views also treat any error from the cache as "no counter" (rights.web.limits).
 RATELIMIT_FAIL_OPEN = True
-# The limits, as a count per second, minute, hour or day ("10/h"). The request form's per-address
-# limit counts complete requests only, so mistakes corrected one by one never lock anyone out.
-REQUEST_RATE_PER_IP = env_rate("REQUEST_RATE_PER_IP", "10/h")
+# The limits, as a count per second, minute, hour or day ("10/h"). The per-IP limit counts every
+# post of the form, mistakes included, so it is set for a household or an office behind one
+# address correcting a few; the per-address limit counts complete requests only.
+REQUEST_RATE_PER_IP = env_rate("REQUEST_RATE_PER_IP", "30/h")
 REQUEST_RATE_PER_EMAIL = env_rate("REQUEST_RATE_PER_EMAIL", "5/h")
 # "Lost your link?": the status links go only to the address asked for, at most once an hour.
 STATUS_LINKS_RATE_PER_IP = env_rate("STATUS_LINKS_RATE_PER_IP", "10/h")

@@ -40,7 +40,8 @@ def case_approve(*, case: TakedownRequest, user_id: int) -> TakedownRequest:
             case,
             CaseState.APPROVED,
             actor=_staff(user_id),
-            update={"decided_by_id": user_id, "decided_at": clock.now()},
+            # A granted appeal replaces the refusal: its reasons no longer stand as the decision.
+            update={"decided_by_id": user_id, "decided_at": clock.now(), "decision_reasons": ""},
         )
         case_kick(case)
     return case
@@ -89,6 +90,14 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
     digest = {"reasons_digest": audit.text_digest(reasons)}
     with transaction.atomic():
         case = case_lock(case.pk)
+        _check_decider(case, user_id)
+        if not case.targets.filter(state=TargetState.REMOVED).exists():
+            # Nothing came down, so there is nothing to restore: an appeal against a refusal
+            # is decided by approving or rejecting it.
+            raise DomainError(
+                f"case {case.reference} removed nothing: there is nothing to restore",
+                code="nothing_to_restore",
+            )
         if case.state == CaseState.REMOVED:
             case = transition(case, CaseState.APPEALED, actor=actor, data=digest)
         case = transition(

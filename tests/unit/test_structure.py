@@ -40,3 +40,23 @@ def test_no_module_imports_inside_a_function() -> None:
 
 def test_settings_know_every_backend_the_registry_builds() -> None:
     assert set(KNOWN_BACKENDS) == set(BACKENDS)
+
+
+def test_every_log_handler_that_django_writes_through_redacts_secret_links() -> None:
+    """Status and confirmation links are keys: the development server's request lines and
+    Django's 4xx/5xx lines go through handlers that redact them, like everything else."""
+    import logging
+
+    from rights.web.logs import RedactSecretLinks
+
+    for name in ("", "django", "django.server", "django.request", "rights"):
+        logger: logging.Logger | None = logging.getLogger(name)
+        while logger is not None:
+            for handler in logger.handlers:
+                if type(handler).__module__.startswith("_pytest"):
+                    continue  # pytest's own capture, not the service's
+                assert any(isinstance(f, RedactSecretLinks) for f in handler.filters), (
+                    name,
+                    handler,
+                )
+            logger = logger.parent if logger.propagate else None
