@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -88,6 +89,8 @@ INSTALLED_APPS = [
     # For their system checks (and csp's template tag); the policy itself is the middleware's.
     "csp",
     "django_ratelimit",
+    # Locks out repeated failed staff logins (settings under "Staff logins" below).
+    "axes",
     "rights",
 ]
 
@@ -101,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -138,6 +143,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Staff logins ---------------------------------------------------------------------------
+# Staff sign in to the console with their own accounts. Repeated failures lock that username
+# from that address out for a cool-off (django-axes, counted in the database). By the pair: a
+# lock by username alone would let anyone lock any colleague out, and one by address alone
+# would lock out a whole office behind one NAT. (A guesser with many addresses gets the limit
+# at each of them; the password validators are what stands against that.)
+AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out login is refused before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+# Seconds a locked-out username and address wait before they may try again; each try during
+# the lockout starts the wait again (django-axes' default).
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("AXES_COOLOFF_TIME", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The address as the rate limits see it (TRUST_X_FORWARDED_FOR), never a forgeable header.
+AXES_CLIENT_IP_CALLABLE = "rights.admin.security.client_ip"
+AXES_LOCKOUT_TEMPLATE = "rights/admin/locked_out.html"
+# No start-up banner on every manage.py command and worker; lockouts are still logged.
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -212,9 +240,12 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # Django's own loggers (the development server's request lines, 4xx and 5xx paths) write
-    # through the same filtered handler, never through handlers of their own.
     "loggers": {
+        # django-axes narrates every login at INFO; its lockouts (WARNING) are what an operator
+        # needs, and every login is in its access log table anyway.
+        "axes": {"level": "WARNING"},
+        # Django's own loggers (the development server's request lines, 4xx and 5xx paths)
+        # write through the same filtered handler, never through handlers of their own.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
