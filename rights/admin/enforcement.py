@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from rights.admin.base import ViewOnlyAdmin
+from rights.admin.permissions import RETRY_REMOVAL_EFFECT
 from rights.errors import DomainError
 from rights.models import LadderRung, Notification, RemovalEffect, Suppression, SweeperRun
 from rights.services import effects
@@ -64,7 +65,7 @@ class RemovalEffectAdmin(ViewOnlyAdmin):
     actions = ["retry_dead_letters"]
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("rights.change_removaleffect"))
+        return bool(request.user.has_perm(RETRY_REMOVAL_EFFECT))
 
     @admin.action(description="Retry the selected dead letters", permissions=["retry"])
     def retry_dead_letters(self, request: HttpRequest, queryset: QuerySet[RemovalEffect]) -> None:

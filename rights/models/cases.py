@@ -29,6 +29,10 @@ class Requester(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [
+            ("suspend_requester", "Can warn and suspend requesters, and lift a suspension"),
+            ("erase_requester", "Can erase a requester's personal data"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(email=Lower("email")),
@@ -106,6 +110,15 @@ class TakedownRequest(models.Model):
     first_decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Who is working on the case (claimed, or assigned by a colleague): a queue's "mine", not a
+    # lock; any reviewer may still decide. Changed through services.review.case_assign only.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+    )
 
     # The deadline engine: when the sweeper next has to look at this case, and the lease a
     # claimed case holds so that no second sweep hands it out while a worker is on it.
@@ -118,6 +131,14 @@ class TakedownRequest(models.Model):
     class Meta:
         verbose_name = "case"
         ordering = ["-received_at"]
+        # The staff roles' acts (groups in migration 0008); viewing is Django's view_ permission.
+        permissions = [
+            ("decide_case", "Can decide cases (approve, reject)"),
+            ("decide_appeal", "Can decide appeals against a colleague's decision"),
+            ("assign_case", "Can claim cases and assign them to colleagues"),
+            ("restore_case", "Can restore content removed in error"),
+            ("view_sla_dashboard", "Can see the SLA dashboard"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(state__in=CaseState.values), name="case_state_valid"

@@ -20,6 +20,7 @@ class Outlet(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("manage_partner_keys", "Can create and revoke partner API keys")]
 
     def __str__(self) -> str:
         return self.name

@@ -108,6 +108,7 @@ class RemovalEffect(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [("retry_removaleffect", "Can put dead letters back in line")]
         constraints = [
             models.UniqueConstraint(
                 fields=["target", "backend", "action", "round"], name="removaleffect_once_per_round"
