@@ -2,8 +2,18 @@
 
 State never changes here by editing a field: state and status are read-only in every form, and
 records that services own (cases, targets, suppressions, the audit trail) are view-only.
+Every page and action checks a permission; the staff roles (groups `reviewer`, `lead`,
+`admin`) hold them (rights/admin/permissions.py, migration 0008).
 """
 
+from django.contrib import admin
+
 from rights.admin import audit, cases, catalogue, enforcement
+
+# The console's front page leads with the review queue (reviewers land here after logging in).
+admin.site.site_header = "Takedown console"
+admin.site.site_title = "Takedown console"
+admin.site.index_title = "Staff console"
+admin.site.index_template = "rights/admin/index.html"
 
 __all__ = ["audit", "cases", "catalogue", "enforcement"]
