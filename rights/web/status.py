@@ -7,6 +7,7 @@ The services check again, under the case's lock, whatever the page offered.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -46,14 +47,32 @@ def poll_seconds(case: TakedownRequest) -> int:
 Found = tuple[Viewer, TakedownRequest, list[Target]]
 
 
+# Under this many seconds the countdown shows seconds too, and the page's script ticks every
+# second; above it, hours and minutes, ticking every minute.
+SECONDS_SHOWN_UNDER = 600
+
+
 def time_left(deadline: datetime | None, now: datetime) -> str:
-    """ "3 hours 5 minutes", or "" once past: correct without any script on the page."""
+    """ "3 hours 5 minutes", "1 minute 59 seconds", "40 seconds", or "" once past: correct
+    without any script on the page (status.js counts the same way).
+
+    Whole seconds are rounded up, as a countdown does: "0" only when the time is up, never
+    while any is left.
+    """
     if deadline is None or deadline <= now:
         return ""
-    minutes = int((deadline - now).total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
+    seconds = math.ceil((deadline - now).total_seconds())
+    if seconds < SECONDS_SHOWN_UNDER:
+        minutes, seconds = divmod(seconds, 60)
+        parts = (
+            [ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}] if minutes else []
+        )
+        if seconds:
+            parts.append(ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds})
+        return " ".join(parts)
+    hours, minutes = divmod(seconds // 60, 60)
     parts = [ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}] if hours else []
-    if minutes or not hours:
+    if minutes:
         parts.append(ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes})
     return " ".join(parts)
 
@@ -117,6 +136,7 @@ def _context(token: str, found: Found) -> dict[str, Any]:
         "appealed_at": case.appealed_at,
         "now": now,
         "poll_seconds": poll_seconds(case),
+        "seconds_under": SECONDS_SHOWN_UNDER,
     }
 
 

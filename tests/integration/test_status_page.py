@@ -26,6 +26,7 @@ from rights.models import AuditEvent, ContentItem, Notification, Requester, Take
 from rights.services import review
 from rights.services.notifications import notification_send
 from rights.states import CaseState, ContentStatus, TargetState
+from rights.web import status as status_views
 from rights.web.logs import RedactSecretLinks
 from tests.engine import drive, untrusted
 
@@ -129,10 +130,64 @@ def test_a_decided_page_shows_the_reasons_and_the_appeal_until_when(
     body = response.content.decode()
     assert f'href="{page_of(rejected, "appeal/")}"' in body
     assert "withdraw/" not in body
-    # Closed: no countdown, nothing to refresh for.
+    # Closed: no countdown, nothing to refresh for, no word of updates to come.
     assert 'data-testid="deadline"' not in body
     assert "<noscript>" not in body
+    assert "data-live-note" not in body
+    assert "updates itself" not in words
     assert 'data-closed="true"' in body
+
+
+@pytest.mark.parametrize(
+    ("left", "words"),
+    [
+        (timedelta(seconds=119), "1 minute 59 seconds"),
+        (timedelta(seconds=119, milliseconds=300), "2 minutes"),  # rounded up, as clocks count
+        (timedelta(seconds=120), "2 minutes"),
+        (timedelta(seconds=61), "1 minute 1 second"),
+        (timedelta(seconds=60), "1 minute"),
+        (timedelta(seconds=40), "40 seconds"),
+        (timedelta(seconds=1), "1 second"),
+        (timedelta(milliseconds=1), "1 second"),  # never "0" while any time is left
+        (timedelta(seconds=599), "9 minutes 59 seconds"),
+        (timedelta(seconds=600), "10 minutes"),
+        (timedelta(seconds=659), "10 minutes"),
+        (timedelta(hours=1), "1 hour"),
+        (timedelta(hours=3, minutes=5, seconds=30), "3 hours 5 minutes"),
+        (timedelta(0), ""),
+        (timedelta(seconds=-5), ""),
+    ],
+)
+def test_the_time_left_in_words(left: timedelta, words: str) -> None:
+    now = timezone.now()
+    assert status_views.time_left(now + left, now) == words
+
+
+def test_a_short_deadline_counts_down_in_seconds_without_script(
+    client: Client, submit: Any, item: ContentItem
+) -> None:
+    case = untrusted(submit, item)
+    start = timezone.now().replace(microsecond=0)
+    TakedownRequest.objects.filter(pk=case.pk).update(deadline_at=start + timedelta(seconds=120))
+    seen = {}
+    for after in (1, 60, 80, 119):
+        with time_machine.travel(start + timedelta(seconds=after), tick=False):
+            response = client.get(page_of(case))
+            seen[after] = text(response)
+            live = client.get(page_of(case, "live.json")).json()
+        assert live["time_left"] in seen[after]
+    assert "1 minute 59 seconds from now" in seen[1]
+    assert "1 minute from now" in seen[60]
+    assert "40 seconds from now" in seen[80]
+    assert "1 second from now" in seen[119]
+    assert not any("0 minutes" in words for words in seen.values())
+    # The script counts the same way, every second under this many seconds left.
+    body = client.get(page_of(case)).content.decode()
+    assert f'data-seconds-under="{status_views.SECONDS_SHOWN_UNDER}"' in body
+    with time_machine.travel(start + timedelta(seconds=121), tick=False):
+        words = text(client.get(page_of(case)))
+    assert "from now" not in words
+    assert "Its deadline was" in words
 
 
 def test_a_forged_link_shows_what_to_do(client: Client, rejected: TakedownRequest) -> None:
@@ -309,6 +364,88 @@ def test_appeal_shows_a_form_and_only_a_post_appeals(
         assert response.status_code == 409
         assert "This decision cannot be appealed here" in text(response)
     assert trail(rejected) == before
+
+
+@pytest.fixture
+def second_reviewer(db: None) -> Any:
+    return get_user_model().objects.create_user("reviewer-two", is_staff=True)
+
+
+def test_during_an_appeal_the_decision_shown_is_the_one_appealed(
+    client: Client, rejected: TakedownRequest, second_reviewer: Any
+) -> None:
+    appealed = client.post(page_of(rejected, "appeal/"), {"reasons": "I wrote it: see the byline."})
+    assert appealed.status_code == 302
+    rejected.refresh_from_db()
+    assert rejected.state == CaseState.APPEALED
+    words = text(client.get(page_of(rejected)))
+    assert "The decision you appealed You are not the owner." in words
+    assert "Our decision and its reasons" not in words
+    assert "You appealed on" in words
+
+    # Nobody decides the appeal in time: the fail-safe takes the content offline again. Still
+    # an appeal in progress, and the page says so.
+    assert rejected.clock_started_at is not None
+    with time_machine.travel(rejected.clock_started_at + timedelta(hours=23), tick=False):
+        TakedownRequest.objects.filter(pk=rejected.pk).update(next_check_at=timezone.now())
+        drive(rejected)
+        rejected.refresh_from_db()
+        assert rejected.state == CaseState.DISABLED_PENDING_REVIEW
+        assert rejected.appeal_round == 1
+        words = text(client.get(page_of(rejected)))
+        live = client.get(page_of(rejected, "live.json")).json()
+    for shown in (words, " ".join(html.unescape(re.sub(r"<[^>]+>", " ", live["region"])).split())):
+        assert "The decision you appealed" in shown
+        assert "Our decision and its reasons" not in shown
+        assert "You appealed on" in shown
+
+    # Decided again, by someone else: the decision is ours again, and final.
+    review.case_reject(
+        case=rejected, user_id=second_reviewer.pk, reasons="The byline names someone else."
+    )
+    drive(rejected)
+    rejected.refresh_from_db()
+    assert rejected.closed_at is not None
+    words = text(client.get(page_of(rejected)))
+    assert "Our decision and its reasons" in words
+    assert "The decision you appealed" not in words
+    assert "You appealed on" not in words
+
+
+def test_a_final_refusal_names_the_dispute_settlement_bodies_and_the_courts(
+    client: Client, rejected: TakedownRequest, settings: Settings
+) -> None:
+    redress = (
+        "out-of-court dispute settlement body (Digital Services Act, Article 21), or to a court"
+    )
+    # While it may be appealed: the appeal first, and the other ways too.
+    words = text(client.get(page_of(rejected)))
+    assert "Appeal against the decision" in words
+    assert redress in words
+    # Once it may not be appealed any more: what is left, in words.
+    assert rejected.decided_at is not None
+    late = rejected.decided_at + timedelta(seconds=settings.APPEAL_WINDOW + 1)
+    with time_machine.travel(late, tick=False):
+        response = client.get(page_of(rejected))
+    words = text(response)
+    assert "Appeal against the decision" not in words
+    assert "This decision can no longer be appealed here." in words
+    assert redress in words
+    assert "Nothing more is needed from you" not in words
+    assert f"quote {rejected.reference}" in words
+    assert 'data-testid="redress"' in response.content.decode()
+
+
+def test_a_granted_request_needs_nothing_more(
+    client: Client, submit: Any, item: ContentItem, reviewer: Any
+) -> None:
+    case = untrusted(submit, item)
+    review.case_approve(case=case, user_id=reviewer.pk)
+    drive(case)
+    words = text(client.get(page_of(case)))
+    assert "Done: the content has been removed" in words
+    assert "Nothing more is needed from you" in words
+    assert "dispute settlement" not in words
 
 
 def test_appeal_reasons_that_are_too_long_or_not_text_are_refused_at_the_field(

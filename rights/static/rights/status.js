@@ -1,6 +1,7 @@
-/* The status page, live: the time left counts down, and while work is in progress the page asks
-   the server every few seconds for news (rights:status_live), replacing its region when
-   something has happened and saying so to screen readers. Without this script the page is
+/* The status page, live: the time left counts down (every minute, every second in the last ten
+   minutes), and while work is in progress the page asks the server every few seconds for news
+   (rights:status_live), replacing its region when something has happened and saying so to screen
+   readers; "This page updates itself" shows only while it does. Without this script the page is
    complete, and says to refresh it. */
 (function () {
   "use strict";
@@ -18,7 +19,9 @@
   // The server's clock, not this device's, decides how much time is left.
   var offset = 0;
   var timer = null;
+  var ticker = null;
   var delay = every;
+  var secondsUnder = parseInt(region.getAttribute("data-seconds-under"), 10) || 600;
 
   function syncClock(serverNow) {
     var parsed = Date.parse(serverNow);
@@ -36,8 +39,47 @@
     }
   }
 
+  // The words for `seconds` left, as the server writes them (rights.web.status.time_left):
+  // hours and minutes, and under `secondsUnder` minutes and seconds. Never "0" while time is left.
+  function words(seconds) {
+    var parts = [];
+    if (seconds < secondsUnder) {
+      if (Math.floor(seconds / 60)) {
+        parts.push(unit(Math.floor(seconds / 60), "minute"));
+      }
+      if (seconds % 60) {
+        parts.push(unit(seconds % 60, "second"));
+      }
+    } else {
+      var minutes = Math.floor(seconds / 60);
+      if (Math.floor(minutes / 60)) {
+        parts.push(unit(Math.floor(minutes / 60), "hour"));
+      }
+      if (minutes % 60) {
+        parts.push(unit(minutes % 60, "minute"));
+      }
+    }
+    return parts.join(" ");
+  }
+
+  // Milliseconds until the words for `left` milliseconds change: the next second under
+  // `secondsUnder`, the next minute above it.
+  function untilChange(left) {
+    var seconds = Math.ceil(left / 1000);
+    var next = seconds < secondsUnder
+      ? seconds - 1
+      : Math.max(Math.floor(seconds / 60) * 60 - 1, secondsUnder - 1);
+    return Math.max(20, left - next * 1000 + 20);
+  }
+
+  // Show the time left, and come back when its words change. True once the deadline is past.
   function countdown() {
     var due = false;
+    var next = null;
+    if (ticker !== null) {
+      window.clearTimeout(ticker);
+      ticker = null;
+    }
     Array.prototype.forEach.call(region.querySelectorAll("[data-countdown]"), function (element) {
       var left = Date.parse(element.getAttribute("data-deadline")) - (Date.now() + offset);
       if (isNaN(left)) {
@@ -47,19 +89,29 @@
         due = true;
         return;
       }
-      var minutes = Math.floor(left / 60000);
-      var hours = Math.floor(minutes / 60);
-      minutes = minutes % 60;
-      var parts = [];
-      if (hours) {
-        parts.push(unit(hours, "hour"));
-      }
-      if (minutes || !hours) {
-        parts.push(unit(minutes, "minute"));
-      }
-      element.textContent = parts.join(" ");
+      element.textContent = words(Math.ceil(left / 1000));
+      var wait = untilChange(left);
+      next = next === null ? wait : Math.min(next, wait);
     });
+    if (next !== null) {
+      ticker = window.setTimeout(tick, next);
+    }
     return due;
+  }
+
+  function tick() {
+    ticker = null;
+    // The deadline has passed: ask at once what the page should say now.
+    if (countdown() && timer === null && !closed) {
+      poll();
+    }
+  }
+
+  // "This page updates itself": only while it does.
+  function liveNote() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-live-note]"), function (note) {
+      note.hidden = closed;
+    });
   }
 
   function schedule() {
@@ -78,6 +130,7 @@
       .then(function (response) {
         if (response.status === 404) {
           closed = true;
+          liveNote();
           return null;
         }
         if (!response.ok) {
@@ -105,8 +158,10 @@
           announce.textContent = data.case.meaning;
         }
         closed = Boolean(data.closed);
-        countdown();
+        liveNote();
+        // Scheduled first: a deadline just past does not make the countdown ask again at once.
         schedule();
+        countdown();
       })
       .catch(function () {
         // The network or the server is away: ask again, less often.
@@ -117,15 +172,6 @@
 
   syncClock(region.getAttribute("data-now"));
   countdown();
-  window.setInterval(function () {
-    if (countdown() && timer === null && !closed) {
-      poll();
-    }
-  }, 15000);
-  if (!closed) {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-live-note]"), function (note) {
-      note.hidden = false;
-    });
-    schedule();
-  }
+  liveNote();
+  schedule();
 })();
