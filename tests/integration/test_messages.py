@@ -3,6 +3,7 @@ rejection that states its reasons and the requester's options."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -33,23 +34,35 @@ def test_every_requester_email_carries_the_status_link(submit: Any, item: Any) -
     (message,) = _send_all()
     assert message.to == ["owner@example.org"]
     assert message.subject == f"We received your request {case.reference}"
-    assert "Hello Ann Owner," in message.body
+    # Anyone may type a name beside someone else's address: it is used once the address is
+    # proved, never before.
+    assert "Hello," in message.body
+    assert "Ann Owner" not in message.body
     assert links.status_url(case) in message.body
     html, mimetype = message.alternatives[0]
     assert mimetype == "text/html"
     assert links.status_url(case) in html
 
 
+def test_a_verified_requester_is_greeted_by_name(submit: Any, item: Any) -> None:
+    submit(urls=[item.source_url], name="Ann Owner", channel="staff", email_verified=True)
+    (message,) = _send_all()
+    assert "Hello Ann Owner," in message.body
+
+
 def test_a_rejection_states_its_reasons_and_the_options_for_redress(
-    submit: Any, item: Any, admin_user: User
+    submit: Any, item: Any, admin_user: User, settings: Any
 ) -> None:
     case = submit(urls=[item.source_url]).case
     _send_all()
     review.case_reject(case=case, user_id=admin_user.pk, reasons="The article quotes you fairly.")
     (message,) = _send_all()
     assert "The article quotes you fairly." in message.body
-    assert "Appeal" in message.body
-    assert "six months" in message.body
+    assert "Appeal against the decision" in message.body
+    case.refresh_from_db()
+    assert case.decided_at is not None
+    appeal_until = case.decided_at + timedelta(seconds=settings.APPEAL_WINDOW)
+    assert f"by {appeal_until:%Y-%m-%d}" in message.body
     assert "out-of-court dispute settlement body" in message.body
     assert "on request" not in message.body
 
