@@ -20,4 +20,5 @@ urlpatterns = [
     path("status/<str:token>/withdraw/", status.withdraw, name="withdraw"),
     path("status/<str:token>/appeal/", status.appeal, name="appeal"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

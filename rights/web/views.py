@@ -10,7 +10,8 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.utils.translation import ngettext
@@ -85,6 +86,12 @@ def content_page(request: HttpRequest, slug: str) -> HttpResponse:
     # removal takes effect at once rather than whenever someone's cache expires.
     patch_cache_control(response, no_cache=True)
     return response
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers and crawlers ask for whatever the page says: the SVG icon
+    every page links to (base.html)."""
+    return redirect(static("rights/favicon.svg"), permanent=True)
 
 
 @never_cache

@@ -12,9 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import pytest
 import time_machine
+from django.contrib.staticfiles import finders
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -544,3 +546,16 @@ def test_every_page_has_a_strict_content_security_policy(client: Client, path: s
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page) is None
     assert "<style" not in page
     assert " style=" not in page
+
+
+def test_every_page_names_its_icon_and_favicon_ico_finds_it(client: Client) -> None:
+    icon = '<link rel="icon" href="/static/rights/favicon.svg" type="image/svg+xml">'
+    for path in (FORM, SENT, "/", "/status/", "/nowhere/"):
+        assert icon in client.get(path).content.decode(), path
+    found = finders.find("rights/favicon.svg")
+    assert isinstance(found, str)
+    assert ElementTree.parse(found).getroot().tag == "{http://www.w3.org/2000/svg}svg"
+    # Asked for by name whatever the page says (crawlers, old browsers): no 404.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/rights/favicon.svg"
