@@ -2,8 +2,8 @@
 
 Mail scanners open every link in a message, so opening the link (a GET) only shows the button
 and changes nothing; pressing it (a POST) confirms the address, starts the clock, and lands the
-requester on their status page. A link that is forged, expired or used is refused with what to
-do next.
+requester on their status page. A link that is forged, expired or used, or whose request was
+withdrawn before it was confirmed, is refused with what to do next.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from rights import links
@@ -20,15 +22,25 @@ from rights.web.limits import limit_hit, too_many
 from rights.web.secret import SAME_ORIGIN, secret_link
 from rights.web.views import deadline_text
 
-# A forged or mangled link names nothing (404); one that did exist is gone (410).
-REFUSAL_STATUS = {"invalid": 404, "expired": 410, "used": 410}
+# A forged or mangled link names nothing (404); one that did exist is gone (410): used, expired,
+# or its request withdrawn before it was confirmed.
+REFUSAL_STATUS = {"invalid": 404, "expired": 410, "used": 410, "withdrawn": 410}
+REFUSAL_HEADINGS: dict[str, Promise] = {
+    "used": _("This request is already confirmed"),
+    "expired": _("This link has expired"),
+    "withdrawn": _("This request was withdrawn"),
+}
 
 
 def _refused(request: HttpRequest, refusal: DomainError) -> HttpResponse:
     return render(
         request,
         "rights/confirm_refused.html",
-        {"message": refusal.message, "code": refusal.code},
+        {
+            "message": refusal.message,
+            "code": refusal.code,
+            "heading": REFUSAL_HEADINGS.get(refusal.code, _("This link does not work")),
+        },
         status=REFUSAL_STATUS.get(refusal.code, 409),
     )
 

@@ -221,10 +221,34 @@ def test_a_withdrawn_request_cannot_be_confirmed(client: Client, web_case: Taked
     status = client.get(f"/status/{links.status_token(web_case)}/withdraw/")
     assert status.status_code == 200
     assert client.post(f"/status/{links.status_token(web_case)}/withdraw/").status_code == 302
-    response = client.post(f"/confirm/{links.confirmation_token(web_case)}/")
-    assert response.status_code == 410
-    web_case.refresh_from_db()
+    path = f"/confirm/{links.confirmation_token(web_case)}/"
+    before = snapshot(web_case)
+    for response in (client.get(path), client.post(path)):
+        # Said as it is: withdrawn, not "already confirmed" (it never was).
+        assert response.status_code == 410
+        words = text(response)
+        assert "<h1>This request was withdrawn</h1>" in words
+        assert (
+            "This request was withdrawn before it was confirmed. Send a new request if you still "
+            "want the content removed." in words
+        )
+        assert "confirmed. Follow it" not in words
+        assert "already confirmed" not in words
+        assert 'href="/request/"' in response.content.decode()
+        assert "noindex" in response["X-Robots-Tag"]
+    assert snapshot(web_case) == before
     assert web_case.state == CaseState.WITHDRAWN
+
+
+def test_a_request_withdrawn_after_it_was_confirmed_was_confirmed(
+    client: Client, web_case: TakedownRequest
+) -> None:
+    path = f"/confirm/{links.confirmation_token(web_case)}/"
+    assert client.post(path).status_code == 302
+    assert client.post(f"/status/{links.status_token(web_case)}/withdraw/").status_code == 302
+    response = client.get(path)
+    assert response.status_code == 410
+    assert "This request is already confirmed" in text(response)
 
 
 def test_pressing_confirm_is_rate_limited_per_address_and_recovers(
