@@ -6,5 +6,8 @@ urlpatterns = [
     path("", include("rights.web.urls")),
 ]
 
-# "Page not found" in the site's words and under its Content Security Policy.
+# What went wrong, in the site's words and under its Content Security Policy; none of these
+# reads the request's body again (rights.web.errors).
+handler400 = "rights.web.errors.bad_request"
 handler404 = "rights.web.errors.page_not_found"
+handler500 = "rights.web.errors.server_error"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.cache import never_cache
+from django.utils.cache import add_never_cache_headers
 
 View = Callable[..., HttpResponse]
 
@@ -16,19 +16,33 @@ View = Callable[..., HttpResponse]
 # anyone else.
 NO_REFERRER = "no-referrer"
 SAME_ORIGIN = "same-origin"
+# Where secret links live (rights.web.urls): every status and confirmation address, and "lost
+# your link?" at /status/ itself, which is sent an email address.
+SECRET_PREFIXES = ("/status/", "/confirm/")
+
+
+def is_secret_path(request: HttpRequest) -> bool:
+    """Whether this request's address may hold a secret: what any answer to it, an error page
+    included, must keep private."""
+    return request.path_info.startswith(SECRET_PREFIXES)
+
+
+def keep_private(response: HttpResponse, *, referrer_policy: str = NO_REFERRER) -> HttpResponse:
+    """Never cached, never sent on as a Referer to other sites, never indexed."""
+    add_never_cache_headers(response)
+    response["Referrer-Policy"] = referrer_policy
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 def secret_link(*, referrer_policy: str = NO_REFERRER) -> Callable[[View], View]:
-    """Never cached, never sent on as a Referer to other sites, never indexed."""
+    """Every answer of the view is kept private (`keep_private`)."""
 
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-            response = view(request, *args, **kwargs)
-            response["Referrer-Policy"] = referrer_policy
-            response["X-Robots-Tag"] = "noindex, nofollow"
-            return response
+            return keep_private(view(request, *args, **kwargs), referrer_policy=referrer_policy)
 
-        return never_cache(wrapped)
+        return wrapped
 
     return decorate

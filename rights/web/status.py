@@ -18,7 +18,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from rights import clock, links, redress, selectors
@@ -26,6 +25,7 @@ from rights.errors import DomainError
 from rights.models import TakedownRequest, Target
 from rights.presenters import BEING_REMOVED, Viewer, case_present
 from rights.services.requester import case_appeal, case_withdraw, status_links_send
+from rights.web.errors import readable_body
 from rights.web.forms import AppealForm, LostLinkForm, person_message
 from rights.web.limits import Limited, address_key, limit_hit
 from rights.web.secret import SAME_ORIGIN, secret_link
@@ -173,6 +173,7 @@ def status_live(request: HttpRequest, token: str) -> JsonResponse:
 
 @secret_link(referrer_policy=SAME_ORIGIN)
 @require_http_methods(["GET", "HEAD", "POST"])
+@readable_body
 def withdraw(request: HttpRequest, token: str) -> HttpResponse:
     """GET: what withdrawing means, and the button. POST: withdraw."""
     found = _find(token)
@@ -198,6 +199,7 @@ def withdraw(request: HttpRequest, token: str) -> HttpResponse:
 
 @secret_link(referrer_policy=SAME_ORIGIN)
 @require_http_methods(["GET", "HEAD", "POST"])
+@readable_body
 def appeal(request: HttpRequest, token: str) -> HttpResponse:
     """GET: the appeal form, while the decision may be appealed. POST: appeal."""
     found = _find(token)
@@ -254,11 +256,13 @@ def _lost_page(
     return response
 
 
-@never_cache
+@secret_link(referrer_policy=SAME_ORIGIN)
 @require_http_methods(["GET", "HEAD", "POST"])
+@readable_body
 def status_lost(request: HttpRequest) -> HttpResponse:
     """ "Lost your link?": the links go by email to the address given, and only there; the page
-    says the same whether or not that address has asked us anything."""
+    says the same whether or not that address has asked us anything. Kept private like the
+    status pages: what it answers holds the address typed."""
     if request.method != "POST":
         return _lost_page(request, LostLinkForm())
     form = LostLinkForm(request.POST)

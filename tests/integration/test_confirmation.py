@@ -22,6 +22,7 @@ from rights.models import AuditEvent, ContentItem, Notification, TakedownRequest
 from rights.services.notifications import notification_send
 from rights.statements import REQUIRED_STATEMENTS, STATEMENTS_VERSION
 from rights.states import CaseState
+from tests.integration.test_request_form import unreadable_is_a_clear_400
 
 pytestmark = pytest.mark.django_db
 
@@ -249,6 +250,35 @@ def test_a_request_withdrawn_after_it_was_confirmed_was_confirmed(
     response = client.get(path)
     assert response.status_code == 410
     assert "This request is already confirmed" in text(response)
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-7"])
+@pytest.mark.parametrize("csrf", [False, True], ids=["view", "csrf-check"])
+def test_an_unreadable_press_is_a_clear_400_and_confirms_nothing(
+    web_case: TakedownRequest, charset: str, csrf: bool
+) -> None:
+    path = f"/confirm/{links.confirmation_token(web_case)}/"
+    client = Client(enforce_csrf_checks=csrf)
+    assert client.get(path).status_code == 200  # the CSRF cookie, as a browser has it
+    before = snapshot(web_case)
+    response = unreadable_is_a_clear_400(client, path, charset)
+    assert "no-store" in response["Cache-Control"]
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert snapshot(web_case) == before
+    assert web_case.state == CaseState.AWAITING_CONFIRMATION
+
+
+def test_a_refused_press_is_private(web_case: TakedownRequest) -> None:
+    path = f"/confirm/{links.confirmation_token(web_case)}/"
+    before = snapshot(web_case)
+    response = Client(enforce_csrf_checks=True).post(path)  # no CSRF cookie
+    assert response.status_code == 403
+    assert "Your form could not be sent" in text(response)
+    assert "no-store" in response["Cache-Control"]
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert snapshot(web_case) == before
 
 
 def test_pressing_confirm_is_rate_limited_per_address_and_recovers(

@@ -6,8 +6,12 @@ Security Policy."""
 from __future__ import annotations
 
 import html
+import io
+import logging
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -334,6 +338,55 @@ def test_no_input_gives_a_server_error(client: Client, item: ContentItem, body: 
     before = counts()
     response = client.post(FORM, body, content_type="application/x-www-form-urlencoded")
     assert response.status_code in (200, 400)
+    assert counts() == before
+
+
+def form_in(charset: str) -> tuple[bytes, str]:
+    """A form body in `charset`, as a hostile or broken client sends it."""
+    body = "urls=https://www.telegraph.co.uk/news/x/&name=Ada+Owner&email=ada@example.org"
+    return body.encode(charset), f"application/x-www-form-urlencoded; charset={charset}"
+
+
+@contextmanager
+def console_log() -> Iterator[io.StringIO]:
+    """What the configured console handler (and its filter) writes, for Django's loggers."""
+    handler = next(h for h in logging.getLogger("django").handlers if h.filters)
+    assert isinstance(handler, logging.StreamHandler)
+    out = io.StringIO()
+    previous = handler.setStream(out)
+    try:
+        yield out
+    finally:
+        if previous is not None:
+            handler.setStream(previous)
+
+
+def unreadable_is_a_clear_400(client: Client, path: str, charset: str) -> Any:
+    """POST a body in `charset` to `path`: our own 400 page, and one line in the log."""
+    body, content_type = form_in(charset)
+    with console_log() as log:
+        response = client.generic("POST", path, body, content_type=content_type)
+    assert response.status_code == 400
+    assert "We could not read what your browser sent" in text(response)
+    assert "Content-Security-Policy" in response
+    written = log.getvalue()
+    assert "must be UTF-8 encoded" in written  # what, and where, in one line
+    assert "Traceback" not in written
+    return response
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-7", "latin-1"])
+@pytest.mark.parametrize("csrf", [False, True], ids=["view", "csrf-check"])
+def test_a_form_in_another_encoding_than_utf8_is_a_clear_400(
+    item: ContentItem, charset: str, csrf: bool
+) -> None:
+    # Django's own 400 page checks the CSRF token again, reading the body that failed the
+    # first time: a 500. Ours reads nothing.
+    client = Client(enforce_csrf_checks=csrf)
+    client.get(FORM)  # the CSRF cookie, as a browser has it
+    before = counts()
+    response = unreadable_is_a_clear_400(client, FORM, charset)
+    assert "Referrer-Policy" in response
     assert counts() == before
 
 

@@ -17,7 +17,7 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
@@ -26,9 +26,12 @@ from rights.models import AuditEvent, ContentItem, Notification, Requester, Take
 from rights.services import review
 from rights.services.notifications import notification_send
 from rights.states import CaseState, ContentStatus, TargetState
+from rights.web import errors
 from rights.web import status as status_views
 from rights.web.logs import RedactSecretLinks
 from tests.engine import drive, untrusted
+from tests.factories import ContentItemFactory
+from tests.integration.test_request_form import unreadable_is_a_clear_400
 
 pytestmark = pytest.mark.django_db
 
@@ -559,6 +562,88 @@ def test_lost_links_are_rate_limited_per_ip(client: Client, settings: Settings) 
     assert limited.status_code == 429
     assert int(limited["Retry-After"]) > 0
     assert 'value="p9@example.org"' in limited.content.decode()  # kept as typed
+
+
+# --- private answers, and bodies we cannot read --------------------------------------------
+
+
+def is_private(response: Any, referrer: str = "no-referrer") -> None:
+    """Never cached, never indexed, and the address (a key) never sent on to another site."""
+    assert "no-store" in response["Cache-Control"]
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert response["Referrer-Policy"] == referrer
+
+
+def test_every_answer_to_a_post_from_a_status_page_is_private(
+    client: Client, submit: Any, item: ContentItem, rejected: TakedownRequest, settings: Settings
+) -> None:
+    settings.STATUS_LINKS_RATE_PER_IP = "2/h"
+    other = ContentItemFactory.create(outlet=item.outlet)
+    open_case = submit(urls=[other.source_url], email="other@example.net").case
+    answers = [
+        client.post(page_of(rejected, "appeal/"), {"reasons": ""}),  # 200, its mistake shown
+        client.post(page_of(rejected, "appeal/"), {"reasons": "I wrote it."}),  # 302
+        client.post(page_of(rejected, "appeal/"), {"reasons": "Again."}),  # 409
+        client.post(page_of(open_case, "withdraw/")),  # 302
+        client.post(page_of(open_case, "withdraw/")),  # 409
+        client.post("/status/", {"email": "nope"}),  # 200, its mistake shown
+        client.post("/status/", {"email": "known@example.org"}),  # 302
+    ]
+    assert [a.status_code for a in answers] == [200, 302, 409, 302, 409, 200, 302]
+    answers.append(client.post("/status/", {"email": "known@example.org"}))
+    assert answers[-1].status_code == 429
+    for answer in answers:
+        # Pages with a form post it with their Origin: same-origin, which tells no other site.
+        is_private(answer, referrer="same-origin")
+
+
+def test_a_refused_form_or_a_missing_page_at_a_secret_address_is_private(
+    submit: Any, item: ContentItem, rejected: TakedownRequest
+) -> None:
+    open_case = untrusted(submit, item)
+    browser = Client(enforce_csrf_checks=True)  # no CSRF cookie: the form is refused
+    before = trail(open_case)
+    for path in (page_of(open_case, "withdraw/"), page_of(rejected, "appeal/"), "/status/"):
+        refused = browser.post(path, {"reasons": "x", "email": "known@example.org"})
+        assert refused.status_code == 403
+        assert "Your form could not be sent" in text(refused)
+        is_private(refused)
+    assert trail(open_case) == before
+    missing = browser.get(page_of(open_case, "nowhere/"))
+    assert missing.status_code == 404
+    assert "Page not found" in text(missing)
+    is_private(missing)
+    # Elsewhere, the site's ordinary headers.
+    elsewhere = browser.post("/request/", {})
+    assert elsewhere.status_code == 403
+    assert "X-Robots-Tag" not in elsewhere
+    assert "no-store" not in elsewhere.get("Cache-Control", "")
+
+
+def test_a_server_error_at_a_secret_address_is_private(rejected: TakedownRequest) -> None:
+    response = errors.server_error(RequestFactory().post(page_of(rejected, "withdraw/")))
+    assert response.status_code == 500
+    assert "Something went wrong" in text(response)
+    is_private(response)
+    elsewhere = errors.server_error(RequestFactory().post("/request/"))
+    assert elsewhere.status_code == 500
+    assert "X-Robots-Tag" not in elsewhere
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-7"])
+@pytest.mark.parametrize("csrf", [False, True], ids=["view", "csrf-check"])
+def test_an_unreadable_post_from_a_status_page_is_a_clear_400_and_does_nothing(
+    submit: Any, item: ContentItem, rejected: TakedownRequest, charset: str, csrf: bool
+) -> None:
+    open_case = untrusted(submit, item)
+    client = Client(enforce_csrf_checks=csrf)
+    client.get(page_of(open_case, "withdraw/"))  # the CSRF cookie, as a browser has it
+    before = (trail(open_case), trail(rejected))
+    for path in (page_of(open_case, "withdraw/"), page_of(rejected, "appeal/"), "/status/"):
+        response = unreadable_is_a_clear_400(client, path, charset)
+        is_private(response)
+    assert (trail(open_case), trail(rejected)) == before
+    assert Notification.objects.filter(kind="status_links").count() == 0
 
 
 # --- what reaches the logs ----------------------------------------------------------------
