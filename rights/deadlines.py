@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import ngettext
 
 
 class Rung(models.TextChoices):
@@ -22,13 +23,15 @@ class Rung(models.TextChoices):
 
 
 def duration_words(seconds: int) -> str:
-    """A length of time as the promise states it: "24 hours"; short test deadlines read as
-    minutes or seconds."""
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
+    """A length of time as the promise states it, on pages and in mail: "24 hours"; short test
+    deadlines read as minutes or seconds."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = seconds // 3600
+        return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = seconds // 60
+        return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
+    return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
 
 
 LADDER: tuple[tuple[Rung, Fraction], ...] = (

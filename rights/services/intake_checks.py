@@ -142,6 +142,14 @@ def _clean_text(
     return text
 
 
+def canonical_email(value: object) -> str | None:
+    """An address as intake stores it (trimmed, the domain in its ASCII form, lower-case), or
+    None when it is not a valid address: one spelling for every lookup and every limit."""
+    errors: dict[str, str] = {}
+    text = _clean_email(value, errors)
+    return None if errors else text
+
+
 def _clean_email(value: object, errors: dict[str, str]) -> str:
     text = _clean_text(value, name="email", limit=254, required=True, errors=errors)
     if "email" in errors:

@@ -17,6 +17,7 @@ from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, Requester, TakedownRequest
 from rights.services.intake import takedown_confirm
+from rights.services.intake_checks import canonical_email
 from rights.services.notifications import notify
 from rights.services.scheduling import case_kick
 from rights.states import OPEN_TARGET_STATES, CaseState, TargetState
@@ -88,7 +89,8 @@ def confirmation_use(*, token: str) -> TakedownRequest:
     with transaction.atomic():
         case = case_lock(case.pk)
         if case.state != CaseState.AWAITING_CONFIRMATION:
-            raise _refuse("used")  # a double press: the first one confirmed it
+            # A double press (the first one confirmed it), or a withdrawal meanwhile.
+            raise _refuse("withdrawn" if case.state == CaseState.WITHDRAWN else "used")
         try:
             return takedown_confirm(case=case)
         except DomainError as error:
@@ -174,8 +176,8 @@ def status_links_send(*, email: str) -> None:
     Says nothing either way: the page that asks shows the same words whether or not the
     address is known, and at most one message an hour goes out, however often it is asked.
     """
-    address = email.strip().lower()
-    requester = Requester.objects.filter(email=address).first()
+    address = canonical_email(email)
+    requester = Requester.objects.filter(email=address).first() if address else None
     if requester is None:
         return
     newest = requester.cases.order_by("-received_at", "-pk").first()

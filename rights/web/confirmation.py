@@ -16,12 +16,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from rights import links
+from rights.deadlines import duration_words
 from rights.errors import DomainError
 from rights.services.requester import ConfirmationRefused, confirmation_check, confirmation_use
 from rights.web.errors import readable_body
 from rights.web.limits import limit_hit, too_many
 from rights.web.secret import SAME_ORIGIN, secret_link
-from rights.web.views import deadline_text
 
 # A forged or mangled link names nothing (404); one that did exist is gone (410): used, expired,
 # or its request withdrawn before it was confirmed.
@@ -74,6 +74,6 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
             "url_count": case.targets.count(),
             "whole_domain": case.whole_domain,
             "confirm_by": case.confirm_by,
-            "deadline": deadline_text(settings.TAKEDOWN_DEADLINE),
+            "deadline": duration_words(settings.TAKEDOWN_DEADLINE),
         },
     )

@@ -24,6 +24,8 @@ from django.utils.translation import ngettext
 from django_ratelimit.core import get_usage  # type: ignore[import-untyped]
 from redis.exceptions import RedisError
 
+from rights.services.intake_checks import canonical_email
+
 logger = logging.getLogger(__name__)
 
 Key = str | Callable[[str, HttpRequest], str]
@@ -66,8 +68,9 @@ def limit_hit(request: HttpRequest, *, group: str, rate: str, key: Key) -> Limit
 
 def address_key(email: str) -> Callable[[str, HttpRequest], str]:
     """A limit per email address that keeps no address in Redis: a keyed digest of it, in the
-    same spelling intake stores (trimmed, lower-case)."""
-    digest = salted_hmac("rights.web.limits.address", email.strip().lower()).hexdigest()
+    spelling intake stores (so ü and its xn-- form, or a change of case, count as one)."""
+    spelling = canonical_email(email) or email.strip().lower()
+    digest = salted_hmac("rights.web.limits.address", spelling).hexdigest()
     return lambda _group, _request: digest
 
 

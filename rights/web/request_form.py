@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
+from rights.deadlines import duration_words
 from rights.errors import DomainError
 from rights.services.intake import IdempotencyConflict, takedown_submit
 from rights.services.intake_checks import InvalidRequest
@@ -23,7 +24,6 @@ from rights.statements import STATEMENTS_VERSION
 from rights.web.errors import readable_body
 from rights.web.forms import TOKEN_PATTERN, RequestForm, new_token
 from rights.web.limits import Limited, address_key, limit_hit
-from rights.web.views import deadline_text
 
 PREFILL_MAX = 2048
 
@@ -39,7 +39,7 @@ def _page(
             "form": form,
             "token": token,
             "statements_version": STATEMENTS_VERSION,
-            "deadline": deadline_text(settings.TAKEDOWN_DEADLINE),
+            "deadline": duration_words(settings.TAKEDOWN_DEADLINE),
             "max_urls": settings.TAKEDOWN_MAX_URLS,
             "limited": limited,
         },
@@ -112,5 +112,5 @@ def request_sent(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "rights/request_sent.html",
-        {"window": deadline_text(settings.CONFIRMATION_WINDOW)},
+        {"window": duration_words(settings.CONFIRMATION_WINDOW)},
     )

@@ -8,6 +8,7 @@ The services check again, under the case's lock, whatever the page offered.
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ from rights.web.secret import SAME_ORIGIN, secret_link
 # decides, as often as we allow once the content is on its way out (that takes seconds). Like
 # the engine's intervals it scales with the deadline, so a short test deadline stays watchable.
 POLL_SECONDS = 5
+# Every "lost your link?" answer takes at least this long (seconds), known address or not.
+LOST_LINK_SECONDS = 0.05
 POLL_SECONDS_MIN = 2
 
 
@@ -282,7 +285,11 @@ def status_lost(request: HttpRequest) -> HttpResponse:
     )
     if limited:
         return _lost_page(request, form, limited)
+    # The same time whether or not the address is known (a known one writes a message to the
+    # outbox, an unknown one nothing): the answer's timing must not tell them apart either.
+    started = time.monotonic()
     status_links_send(email=email)
+    time.sleep(max(0.0, LOST_LINK_SECONDS - (time.monotonic() - started)))
     return redirect("rights:status_lost_sent")
 
 

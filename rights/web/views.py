@@ -14,25 +14,14 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 
 from rights import selectors
+from rights.deadlines import duration_words
 from rights.models import ContentItem
 from rights.states import ContentStatus
 
 FRONT_PAGE_ITEMS = 50
-
-
-def deadline_text(seconds: int) -> str:
-    """The promise in words: "24 hours"; short test deadlines read as minutes or seconds."""
-    if seconds >= 3600 and seconds % 3600 == 0:
-        hours = seconds // 3600
-        return ngettext("%(n)d hour", "%(n)d hours", hours) % {"n": hours}
-    if seconds >= 60 and seconds % 60 == 0:
-        minutes = seconds // 60
-        return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
-    return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
 
 
 def removal_link(item: ContentItem) -> str:
@@ -79,7 +68,7 @@ def content_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "item": item,
                 "request_link": request_link(item),
                 "removal_link": removal_link(item),
-                "deadline": deadline_text(settings.TAKEDOWN_DEADLINE),
+                "deadline": duration_words(settings.TAKEDOWN_DEADLINE),
             },
         )
     # Every cache between us and the reader must ask again before reusing a copy, so that a

@@ -10,8 +10,8 @@ from django.test import Client
 from django.utils.html import escape
 from pytest_django.fixtures import Settings
 
+from rights.deadlines import duration_words
 from rights.models import ContentItem
-from rights.web.views import deadline_text
 from rights.workflow import transition
 from tests.factories import ContentItemFactory, telegraph
 
@@ -101,7 +101,7 @@ def test_an_unknown_slug_is_not_found(client: Client, item: ContentItem) -> None
     ],
 )
 def test_the_promise_reads_naturally_for_any_deadline(seconds: int, text: str) -> None:
-    assert deadline_text(seconds) == text
+    assert duration_words(seconds) == text
 
 
 def test_the_notice_follows_the_deadline_setting(

@@ -612,3 +612,16 @@ def test_every_page_names_its_icon_and_favicon_ico_finds_it(client: Client) -> N
     response = client.get("/favicon.ico")
     assert response.status_code == 301
     assert response["Location"] == "/static/rights/favicon.svg"
+
+
+def test_the_per_address_limit_counts_every_spelling_of_an_address_as_one(
+    client: Client, item: ContentItem, settings: Settings
+) -> None:
+    settings.REQUEST_RATE_PER_EMAIL = "2/h"
+    spellings = ["ve@bücher.example", "VE@xn--bcher-kva.example", "ve@BÜCHER.example"]
+    answers = [
+        client.post(FORM, valid(item, email=email, token=token())).status_code
+        for email in spellings
+    ]
+    assert answers == [302, 302, 429]
+    assert TakedownRequest.objects.count() == 2

@@ -524,6 +524,35 @@ def test_lost_links_say_the_same_for_every_address_and_mail_only_known_ones(
     assert links.status_url(known) in mail.outbox[0].body
 
 
+def test_lost_links_take_the_same_time_for_known_and_unknown_addresses(
+    client: Client, submit: Any, item: ContentItem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known address writes to the outbox and an unknown one does not: each answer is held to
+    the same floor, so its timing tells them apart no more than its words do."""
+    submit(urls=[item.source_url], email="known@example.org")
+    taken: dict[str, float] = {}
+    real_sleep = status_views.time.sleep
+    for email in ("known@example.org", "nobody@example.org"):
+        slept: list[float] = []
+        monkeypatch.setattr(status_views.time, "sleep", lambda s, slept=slept: slept.append(s))
+        started = status_views.time.monotonic()
+        _ask_links(client, email)
+        monkeypatch.setattr(status_views.time, "sleep", real_sleep)
+        assert len(slept) == 1
+        taken[email] = slept[0]
+        assert 0 < slept[0] <= status_views.LOST_LINK_SECONDS
+        assert status_views.time.monotonic() - started + slept[0] >= status_views.LOST_LINK_SECONDS
+    assert Notification.objects.filter(kind="status_links").count() == 1
+
+
+def test_lost_links_find_an_address_in_any_spelling_of_its_domain(
+    client: Client, submit: Any, item: ContentItem
+) -> None:
+    submit(urls=[item.source_url], email="ve@bücher.example")
+    _ask_links(client, "VE@xn--bcher-kva.example")
+    assert Notification.objects.filter(kind="status_links").count() == 1
+
+
 def test_a_mistyped_address_is_shown_next_to_the_field(client: Client) -> None:
     for value, message in (("", "Enter your email address"), ("nope", "correct format")):
         response = client.post("/status/", {"email": value})
