@@ -1,5 +1,12 @@
 from rights.models.audit import AuditCheckpoint, AuditEvent, AuditStream
-from rights.models.cases import Channel, Requester, TakedownRequest, Target
+from rights.models.cases import (
+    Channel,
+    Measure,
+    Requester,
+    StatementOfReasons,
+    TakedownRequest,
+    Target,
+)
 from rights.models.catalogue import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.models.enforcement import (
     Audience,
@@ -21,6 +28,7 @@ __all__ = [
     "Channel",
     "ContentItem",
     "LadderRung",
+    "Measure",
     "Notification",
     "Outlet",
     "OutletDomain",
@@ -28,6 +36,7 @@ __all__ = [
     "RemovalEffect",
     "Requester",
     "RightsContact",
+    "StatementOfReasons",
     "Suppression",
     "SuppressionKind",
     "SweeperRun",

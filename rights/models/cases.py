@@ -26,6 +26,11 @@ class Requester(models.Model):
         default=0, help_text="requests found manifestly unfounded"
     )
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # Abuse controls (DSA Art. 23): a warning comes before a suspension.
+    warned_at = models.DateTimeField(null=True, blank=True)
+    # Erasure (GDPR Art. 17): name, address, organisation and the free texts they wrote are
+    # tombstones from then on; their cases keep their outcomes.
+    erased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -182,6 +187,60 @@ class TakedownRequest(models.Model):
 
     def audit_stream(self) -> str:
         return case_stream(self.reference)
+
+
+class Measure(models.TextChoices):
+    """What a decision did to the content it names (DSA Art. 17(3)(a))."""
+
+    REMOVAL = "removal", "Removal"
+    DISABLING = "disabling", "Access disabled"
+    PARTIAL = "partial", "Removal of part of what was named"
+    NO_ACTION = "no_action", "No action: the request was refused"
+    RESTORATION = "restoration", "Restored after review"
+
+
+class StatementOfReasons(models.Model):
+    """One decision's statement of reasons (DSA Art. 17): written once, when the decision is
+    made, for the requester and for the transparency database; one per case and round (an
+    appeal's decision has its own). Free text in it may name people: it is erased with the
+    requester's other texts where they wrote it, never here (staff wrote it)."""
+
+    case = models.ForeignKey(
+        TakedownRequest, on_delete=models.PROTECT, related_name="statements_of_reasons"
+    )
+    round = models.PositiveSmallIntegerField(default=0)
+    measure = models.CharField(max_length=16, choices=Measure.choices)
+    # Each target's id and outcome at the decision: the measure's territorial/URL scope.
+    scope = models.JSONField(default=list)
+    ground = models.CharField(
+        max_length=32, help_text="the legal or contractual ground: the basis relied on"
+    )
+    facts = models.TextField(help_text="the facts and circumstances relied on")
+    reasons = models.TextField(help_text="the explanation the requester reads")
+    automated_detection = models.BooleanField(default=False)
+    automated_decision = models.BooleanField(
+        default=False, help_text="decided by a rule (trust), with no person deciding"
+    )
+    redress = models.TextField(help_text="the options for redress, as told to the requester")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "statement of reasons"
+        verbose_name_plural = "statements of reasons"
+        ordering = ["case", "round", "decided_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(measure__in=Measure.values), name="sor_measure_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["decided_at"], name="sor_by_decided_at")]
+
+    def __str__(self) -> str:
+        return f"statement of reasons for {self.case_id} (round {self.round})"
 
 
 class Target(models.Model):
