@@ -1,8 +1,6 @@
-"""Requesters, cases and their targets: visible to staff, written only by services."""
+"""Cases and their targets: visible to staff, written only by services."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import F, QuerySet
@@ -11,44 +9,10 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from rights.admin import queue
-from rights.admin.base import ChangedFieldsOnlyAdmin, ViewOnlyAdmin, ViewOnlyInline
+from rights.admin.base import ViewOnlyAdmin, ViewOnlyInline
 from rights.admin.permissions import ASSIGN_CASE, RESTORE_CASE, may_decide
 from rights.deadlines import Rung
-from rights.models import Requester, TakedownRequest, Target
-
-
-@admin.register(Requester)
-class RequesterAdmin(ChangedFieldsOnlyAdmin):
-    """The one page that shows a requester's contact details."""
-
-    list_display = [
-        "email",
-        "name",
-        "organisation",
-        "email_verified_at",
-        "unfounded_count",
-        "suspended_at",
-        "created_at",
-    ]
-    list_filter = [
-        ("email_verified_at", admin.EmptyFieldListFilter),
-        ("suspended_at", admin.EmptyFieldListFilter),
-    ]
-    search_fields = ["email", "name", "organisation"]
-    # Verification, the unfounded count and suspension are decided by services, not typed in.
-    readonly_fields = [
-        "email",
-        "email_verified_at",
-        "unfounded_count",
-        "suspended_at",
-        "created_at",
-    ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # requesters come in with their first request
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # erasure keeps the row and redacts it (the audit trail refers to it)
+from rights.models import TakedownRequest, Target
 
 
 class TargetInline(ViewOnlyInline):
