@@ -11,7 +11,7 @@ response through the same middleware), and the ratio of the two.
 Runs against real PostgreSQL (database `rights_bench_web`, recreated) and real Redis (db 13,
 emptied before and after: the broker's queue and the rate-limit counters), with the production
 settings (DEBUG off); the rate limits are raised out of the way, since they are what is measured
-least. Clients: BENCH_CLIENTS threads (default 4) on keep-alive connections, BENCH_SECONDS
+least. Clients: BENCH_CLIENTS threads (default 2, one per gunicorn worker) on keep-alive connections, BENCH_SECONDS
 (default 15) per measurement.
 """
 
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 DATABASE = "rights_bench_web"
 REDIS_URL = "redis://127.0.0.1:6379/13"
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 OPEN_CASES = int(os.environ.get("BENCH_OPEN_CASES", "1000"))
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
@@ -58,7 +58,9 @@ ENV = {
     "LOG_LEVEL": "WARNING",
 }
 os.environ.update({k: ENV[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL")})
-os.environ.update({k: ENV[k] for k in ("DEBUG", "SECRET_KEY", "AUDIT_SIGNING_KEY")})
+os.environ.update(
+    {k: ENV[k] for k in ("DEBUG", "SECRET_KEY", "AUDIT_SIGNING_KEY", "PUBLIC_BASE_URL")}
+)
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
