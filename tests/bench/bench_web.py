@@ -11,8 +11,8 @@ response through the same middleware), and the ratio of the two.
 Runs against real PostgreSQL (database `rights_bench_web`, recreated) and real Redis (db 13,
 emptied before and after: the broker's queue and the rate-limit counters), with the production
 settings (DEBUG off); the rate limits are raised out of the way, since they are what is measured
-least. Clients: BENCH_CLIENTS threads (default 2, one per gunicorn worker) on keep-alive connections, BENCH_SECONDS
-(default 15) per measurement.
+least. Clients: BENCH_CLIENTS threads (default 2, one per gunicorn worker) on keep-alive
+connections, BENCH_SECONDS (default 15) per measurement.
 """
 
 from __future__ import annotations
