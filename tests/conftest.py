@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -7,6 +8,7 @@ import pytest
 
 from rights.services.intake import IntakeResult, Submission, takedown_submit
 from tests.factories import ContentItemFactory, statements_for, telegraph
+from tests.stack import PrivateRedis
 
 
 @pytest.fixture
@@ -61,3 +63,13 @@ def _audit_witness(
     settings.AUDIT_WITNESS = str(path)
     monkeypatch.setenv("AUDIT_WITNESS", str(path))
     return path
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own (tests/stack.py), for a test that shuts its broker
+    down, flushes all of it or starts it again: never the shared Redis, which other tests, and
+    other test processes, are using meanwhile."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.close()

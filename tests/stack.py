@@ -7,10 +7,11 @@ must be `django_db(transaction=True)`: the workers only see committed rows.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,9 +27,14 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from config.celery import app
+
 ROOT = Path(__file__).resolve().parent.parent
 CELERY = str(Path(sys.executable).with_name("celery"))
 WEBHOOK_SECRET = "stack-test-webhook-secret"
+# The Celery app of this process, untyped: its broker connections are reset below through the
+# attributes Celery itself resets after a fork.
+celery_app: Any = app
 
 
 class Receiver:
@@ -92,10 +98,11 @@ class Receiver:
 class Stack:
     """Worker and beat processes for one test, with the environment they share."""
 
-    def __init__(self, tmp: Path, receiver: Receiver, deadline: int) -> None:
+    def __init__(self, tmp: Path, receiver: Receiver, deadline: int, redis_url: str) -> None:
         self.tmp = tmp
         self.receiver = receiver
         self.deadline = deadline
+        self.redis_url = redis_url
         self.mail_dir = tmp / "mail"
         self.mail_dir.mkdir()
         db = connection.settings_dict
@@ -103,7 +110,7 @@ class Stack:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.test_settings",
             "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"),
-            "REDIS_URL": settings.REDIS_URL,
+            "REDIS_URL": redis_url,
             "TAKEDOWN_DEADLINE": str(deadline),
             "REMOVAL_BACKENDS": "catalogue,webhook",
             "REMOVAL_WEBHOOK_URL": receiver.url,
@@ -168,6 +175,8 @@ class Stack:
 
 
 def redis_client() -> redis.Redis:
+    """This test process's own Redis database (one per pytest-xdist worker, see
+    config/test_settings.py): flush it at will, never the whole server."""
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
@@ -182,58 +191,150 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or condition}")
 
 
+def _reset_broker_pools() -> None:
+    """Forget the in-process Celery app's broker connections (as Celery does after a fork), so
+    the next publish connects to whatever `broker_url` says now."""
+    if celery_app._pool is not None:
+        with suppress(Exception):
+            celery_app._pool.force_close_all()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @contextmanager
-def running_stack(tmp: Path, deadline: int) -> Iterator[Stack]:
-    redis_client().flushdb()
-    receiver = Receiver()
-    stack = Stack(tmp, receiver, deadline)
+def publishing_to(url: str) -> Iterator[None]:
+    """This process's fast path (intake's `dispatch.enqueue`) publishes to the broker at `url`
+    meanwhile: the one the stack's workers consume, when that is not settings.REDIS_URL."""
+    before = celery_app.conf.broker_url
+    _reset_broker_pools()
+    celery_app.conf.broker_url = url
     try:
-        yield stack
+        yield
+    finally:
+        _reset_broker_pools()
+        celery_app.conf.broker_url = before
+
+
+@contextmanager
+def running_stack(tmp: Path, deadline: int, redis_url: str | None = None) -> Iterator[Stack]:
+    """A stack on `redis_url` (default: this test process's database of the shared Redis,
+    flushed before and after; it must be nobody else's)."""
+    url = redis_url or settings.REDIS_URL
+    broker = redis.Redis.from_url(url)
+    broker.flushdb()
+    receiver = Receiver()
+    stack = Stack(tmp, receiver, deadline, url)
+    try:
+        with publishing_to(url):
+            yield stack
     finally:
         stack.stop()
         receiver.close()
-        redis_client().flushdb()
+        with suppress(redis.ConnectionError):  # a private server a test left stopped
+            broker.flushdb()
+        broker.close()
         connection.close()
 
 
-REDIS_START = [
-    "redis-server",
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1",
-    "-::1",
-    "--port",
-    "6379",
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/var/lib/redis",
-    "--logfile",
-    "/var/log/redis/ci.log",
-]
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-def redis_shutdown() -> None:
-    """SHUTDOWN NOSAVE: the broker dies and forgets every message it held."""
-    # The server closes the connection as it goes.
-    with contextlib.suppress(redis.ConnectionError):
-        redis_client().shutdown(nosave=True)
-    wait_for(lambda: not _redis_answers(), timeout=10, what="Redis to stop")
+class PrivateRedis:
+    """A redis-server of the test's own, on a free loopback port, that a test may shut down,
+    flush entirely and start again while other tests run beside it: the shared Redis (and the
+    other test processes' databases on it) is never touched. Nothing is saved to disk."""
 
+    def __init__(self, tmp: Path) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "the fault tests need redis-server (Debian's redis-server package)"
+        self.binary = binary
+        self.dir = tmp
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        # A free port can be taken between our look and redis-server's bind: try another.
+        for _ in range(5):
+            self.port = free_port()
+            if self._spawn():
+                break
+        else:
+            raise AssertionError(f"a private redis-server would not start:\n{self.log()}")
+        self.url = f"redis://127.0.0.1:{self.port}/0"
 
-def redis_start() -> None:
-    subprocess.run(REDIS_START, check=True, capture_output=True)
-    wait_for(_redis_answers, timeout=10, what="Redis to answer")
+    def _spawn(self) -> bool:
+        """Start redis-server on self.port; True once it answers, False if it exited."""
+        process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.process = process
+        try:
+            wait_for(
+                lambda: self.answers() or process.poll() is not None,
+                timeout=10,
+                interval=0.05,
+                what="the private redis-server to answer",
+            )
+        except AssertionError:
+            self.close()
+            raise
+        return process.poll() is None
 
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
 
-def _redis_answers() -> bool:
-    try:
-        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
+    def answers(self) -> bool:
+        try:
+            with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def shutdown(self) -> None:
+        """SHUTDOWN NOSAVE: the broker dies and forgets every message it held."""
+        # The server closes the connection as it goes.
+        with suppress(redis.ConnectionError), self.client() as client:
+            client.shutdown(nosave=True)
+        assert self.process is not None
+        self.process.wait(timeout=10)
+        wait_for(lambda: not self.answers(), timeout=10, what="the private Redis to stop")
+
+    def start(self) -> None:
+        """Start it again, on the same port (the stack's processes have its URL)."""
+        assert self.process is None or self.process.poll() is not None, "already running"
+        if not self._spawn():
+            raise AssertionError(f"the private redis-server did not restart:\n{self.log()}")
+
+    def log(self) -> str:
+        path = self.dir / "redis.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def close(self) -> None:
+        """Kill our own server (by its pid), whatever state the test left it in."""
+        if self.process is not None and self.process.poll() is None:
+            with suppress(ProcessLookupError):
+                self.process.kill()
+            self.process.wait(timeout=10)
 
 
 SUBMIT_MANY = """

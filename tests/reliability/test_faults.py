@@ -1,9 +1,12 @@
 """The promise under faults: each test breaks one thing mid-run, then checks every case reached
-an outcome before its deadline, one effect per target at the CMS, rungs once, and the trail."""
+an outcome before its deadline, one effect per target at the CMS, rungs once, and the trail.
+
+Every test here runs its stack on a redis-server of its own (`private_redis`), which it may shut
+down, flush entirely and restart: the shared Redis, and the tests running beside these in other
+processes, never notice."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,9 +21,14 @@ from tests.factories import ContentItemFactory, telegraph
 from tests.reliability.checks import assert_promise_kept
 from tests.reliability.conftest import requires_postgres
 from tests.reliability.test_engine import submit
-from tests.stack import ROOT, Stack, redis_client, redis_shutdown, redis_start, wait_for
+from tests.stack import ROOT, PrivateRedis, Stack, wait_for
 
 pytestmark = [requires_postgres, pytest.mark.stack]
+
+
+@pytest.fixture
+def stack_redis_url(private_redis: PrivateRedis) -> str:
+    return private_redis.url
 
 
 def _settled(references: list[str]) -> bool:
@@ -62,23 +70,25 @@ def test_worker_killed_mid_removal_then_restarted(stack: Stack) -> None:
     _finish(stack, references, started)
 
 
-def test_redis_shut_down_mid_run_and_intake_still_succeeds(stack: Stack) -> None:
+def test_redis_shut_down_mid_run_and_intake_still_succeeds(
+    stack: Stack, private_redis: PrivateRedis
+) -> None:
     items = _items(6)
     stack.start_worker()
     stack.start_beat()
     started = time.monotonic()
     references = [submit(i, trusted=True) for i in items[:2]] + [submit(items[2], trusted=False)]
-    redis_shutdown()
+    private_redis.shutdown()
     # Intake does not need the broker: the case is in the database, the sweeper finds it later.
     before = time.monotonic()
     references += [submit(i, trusted=True) for i in items[3:5]] + [submit(items[5], trusted=False)]
     assert time.monotonic() - before < 15
     time.sleep(3)
-    redis_start()
+    private_redis.start()
     _finish(stack, references, started)
 
 
-def test_redis_flushed_mid_run(stack: Stack) -> None:
+def test_redis_flushed_mid_run(stack: Stack, private_redis: PrivateRedis) -> None:
     items = _items(6)
     stack.receiver.fail_until = time.monotonic() + 3  # keep work in flight when the keys go
     stack.start_worker()
@@ -88,7 +98,8 @@ def test_redis_flushed_mid_run(stack: Stack) -> None:
         submit(i, trusted=False) for i in items[4:]
     ]
     time.sleep(1)
-    redis_client().flushall()
+    with private_redis.client() as client:
+        client.flushall()
     _finish(stack, references, started)
 
 
@@ -169,10 +180,4 @@ def test_two_beats_at_once_then_beat_killed_and_restarted(stack: Stack) -> None:
 
 
 def teardown_module() -> None:
-    # A test that failed with Redis stopped must not take the rest of the suite down with it.
-    try:
-        redis_client().ping()
-    except Exception:
-        redis_start()
     connection.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
