@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,7 @@ import pytest
 
 from rights.services.intake import IntakeResult, Submission, takedown_submit
 from tests.factories import ContentItemFactory, statements_for, telegraph
-from tests.stack import PrivateRedis
+from tests.stack import RUN_LOCK, PrivateRedis, sharing_the_run
 
 
 @pytest.fixture
@@ -73,3 +74,43 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
     server = PrivateRedis(tmp_path_factory.mktemp("redis"))
     yield server
     server.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In parallel runs (pytest-xdist's `-n`), hand each worker its next test only when it is
+    ready for it (`--maxschedchunk=1`, unless given): by default each worker is sent a run of
+    consecutive tests up front, and a run of long whole-stack tests sent to one worker waits
+    out one deadline after another while the others are idle."""
+    if getattr(config.option, "maxschedchunk", "no xdist") is None:
+        config.option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The whole-stack tests (`stack`: real worker processes, mostly waiting for a deadline)
+    first, so that in parallel runs they overlap one another while the other tests fill the
+    cores, instead of one of them finishing last, alone; the tests that must run `alone` last.
+    Each module keeps its order. The whole-stack tests' transactions commit and are flushed
+    after each test, so the tests after them start from the migrated, empty database as ever
+    (no migration loads data that a flush would lose)."""
+    items.sort(key=_run_order)
+
+
+def _run_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("alone") is not None:
+        return 2
+    return 0 if item.get_closest_marker("stack") is not None else 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_lock(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One lock file for the whole parallel run, in the directory its processes' temporary
+    directories share (popen-gw0, popen-gw1, ... are in it): see tests/stack.py."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ[RUN_LOCK] = str(tmp_path_factory.getbasetemp().parent / "run.lock")
+
+
+@pytest.fixture(autouse=True)
+def _alone(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In parallel runs, a test marked `alone` runs while no other test does."""
+    with sharing_the_run(alone=request.node.get_closest_marker("alone") is not None):
+        yield

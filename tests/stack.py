@@ -7,6 +7,7 @@ must be `django_db(transaction=True)`: the workers only see committed rows.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -213,6 +214,31 @@ def publishing_to(url: str) -> Iterator[None]:
     finally:
         _reset_broker_pools()
         celery_app.conf.broker_url = before
+
+
+# tests/conftest.py names the lock file, one per parallel run, in the run's own temporary
+# directory; unset without pytest-xdist, where every test runs alone anyway.
+RUN_LOCK = "RIGHTS_TEST_RUN_LOCK"
+
+
+@contextmanager
+def sharing_the_run(*, alone: bool = False) -> Iterator[None]:
+    """In a parallel run (pytest-xdist), every test holds the run's lock shared while it runs,
+    and a test marked `alone` holds it exclusively: the other processes wait meanwhile. For the
+    tests that need the whole machine (the backlog keeps every core busy for a minute) or whose
+    clock has no room for neighbours (the trickling-CMS worker test has 2 s from its fail-safe to
+    its deadline while the CMS holds every worker slot). They run last, so the wait is short. The
+    lock goes with the process, however it ends."""
+    path = os.environ.get(RUN_LOCK, "")
+    if not path:
+        yield
+        return
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
 
 
 @contextmanager

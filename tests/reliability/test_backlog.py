@@ -21,7 +21,8 @@ from tests.reliability.checks import assert_promise_kept
 from tests.reliability.conftest import requires_postgres
 from tests.stack import running_stack, submit_many, wait_for
 
-pytestmark = [requires_postgres, pytest.mark.stack]
+# It keeps every core busy for a minute: in parallel runs, nothing runs beside it.
+pytestmark = [requires_postgres, pytest.mark.stack, pytest.mark.alone]
 
 BACKLOG = int(os.environ.get("BACKLOG_CASES", "10000"))
 DEADLINE = 900

@@ -254,7 +254,10 @@ def submit_and_see_410(run: Run) -> None:
     assert submitted.returncode == 0, f"{submitted.stderr}\n{run.diagnostics()}"
     case = json.loads(submitted.stdout)
     assert case["trusted"] is True, case
-    assert case["state"] == "approved", case
+    # Approved at intake, never in review. The command reads the case back after intake has
+    # committed, and by then the engine (the worker's fast path, or the standby sweeper) may
+    # already be removing it: on a busy machine it sometimes is.
+    assert case["state"] in {"approved", "removing", "removed"}, case
     # The second terminal followed the running service's settings: its deadline, its database.
     started = datetime.fromisoformat(case["clock_started_at"])
     assert (datetime.fromisoformat(case["deadline_at"]) - started).total_seconds() == DEADLINE

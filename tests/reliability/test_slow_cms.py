@@ -142,6 +142,9 @@ def test_standby_sweepers_keep_the_clock_with_a_trickling_cms(
         assert ContentItem.objects.get(pk=target.content_item_id).status == ContentStatus.REMOVED
 
 
+# Its fail-safe has 2 s before the deadline while the CMS holds every worker slot: in parallel
+# runs, nothing runs beside it (tests/stack.py, sharing_the_run).
+@pytest.mark.alone
 @pytest.mark.django_db(transaction=True)
 def test_workers_keep_the_clock_with_a_trickling_cms(
     settings: Any, submit: Any, trickling_cms: SlowCMS, stack: Stack
