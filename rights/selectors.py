@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import DatabaseError
-from django.db.models import Count, Min, Prefetch, Q, QuerySet
+from django.db import DatabaseError, connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+from django.db.models import Case as DbCase
+from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from rights import clock
 from rights.deadlines import Rung
 from rights.models import (
+    Channel,
     ContentItem,
     LadderRung,
     Notification,
@@ -30,6 +49,7 @@ from rights.presenters import Viewer, ViewerKind
 from rights.states import (
     CLOCK_RUNNING_STATES,
     CLOSED_CASE_STATES,
+    TARGET_OUTCOMES,
     VISIBLE_CONTENT,
     CaseState,
     TargetState,
@@ -254,4 +274,249 @@ def sla_status() -> SlaStatus:
         unsent_notifications=unsent,
         breaches=breaches,
         dead_effects=dead,
+    )
+
+
+# --- The SLA dashboard ------------------------------------------------------------------------
+#
+# Every figure is aggregated in the database, so the page costs the same few queries whether
+# the service holds ten cases or ten million (tests/integration/test_sla_dashboard.py counts).
+
+# Open cases by time to their deadline: (label, upper bound); the last bucket has none.
+DEADLINE_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
+    ("overdue", timedelta(0)),
+    ("under 2 h", timedelta(hours=2)),
+    ("2-4 h", timedelta(hours=4)),
+    ("4-12 h", timedelta(hours=12)),
+    ("12-24 h", timedelta(hours=24)),
+    ("later", None),
+)
+SLA_DAYS = 14
+LATENCY_WINDOWS = (7, 30)
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's `percentile_cont(f) WITHIN GROUP (ORDER BY x)`: the continuous percentile,
+    interpolated between the two nearest values (as `_percentile` computes it elsewhere)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression: Any, *, fraction: float, **extra: Any) -> None:
+        if not 0 <= fraction <= 1:
+            raise ValueError("fraction is between 0 and 1")
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    """The continuous percentile of `values`, as PostgreSQL's percentile_cont computes it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Time from the clock's start to the outcome, for cases whose outcome fell in a window."""
+
+    days: int
+    cases: int
+    median: timedelta | None
+    p95: timedelta | None
+
+
+@dataclass(frozen=True)
+class OldestOpen:
+    pk: int
+    reference: str
+    state: str
+    clock_started_at: datetime | None
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SlaDashboard:
+    now: datetime
+    today: date
+    days: list[date]  # the last SLA_DAYS days, oldest first, today last
+    # (label, count) in DEADLINE_BUCKETS order: cases whose clock is running
+    deadline_buckets: list[tuple[str, int]]
+    # disabled by the fail-safe, the deadline met, a decision still owed
+    disabled_pending_review: int
+    channels: list[tuple[str, str]]  # (value, label), in Channel order
+    received: dict[date, dict[str, int]]  # day -> channel -> cases whose clock started
+    rungs: dict[date, dict[str, int]]  # day -> "failsafe"/"breach" -> rungs fired
+    latency: list[Latency]
+    oldest_open: OldestOpen | None
+    closed_today: int
+
+    @property
+    def open_cases(self) -> int:
+        return sum(count for _label, count in self.deadline_buckets)
+
+    @property
+    def overdue(self) -> int:
+        return self.deadline_buckets[0][1]
+
+    @property
+    def received_today(self) -> int:
+        return sum(self.received[self.today].values())
+
+    @property
+    def failsafes_today(self) -> int:
+        return self.rungs[self.today][Rung.FAILSAFE]
+
+    @property
+    def breaches_today(self) -> int:
+        return self.rungs[self.today][Rung.BREACH]
+
+
+def _deadline_buckets(now: datetime) -> list[tuple[str, int]]:
+    aggregates: dict[str, Any] = {}
+    lower: timedelta | None = None
+    for n, (_label, upper) in enumerate(DEADLINE_BUCKETS):
+        window = Q()
+        if lower is not None:
+            window &= Q(deadline_at__gte=now + lower)
+        if upper is not None:
+            window &= Q(deadline_at__lt=now + upper)
+        aggregates[f"b{n}"] = Count("pk", filter=window)
+        lower = upper
+    counts = TakedownRequest.objects.filter(
+        state__in=CLOCK_RUNNING_STATES, deadline_at__isnull=False
+    ).aggregate(**aggregates)
+    return [(label, counts[f"b{n}"]) for n, (label, _upper) in enumerate(DEADLINE_BUCKETS)]
+
+
+def _case_outcomes() -> QuerySet[Any]:  # annotated with outcome_at
+    """First-round cases with a clock that reached an outcome, each with `outcome_at`: when
+    its last target had one, or, for a case without targets, when it closed. A withdrawn case
+    has no outcome of ours; an appeal runs a clock of its own and is left out."""
+    targets = Target.objects.filter(case=OuterRef("pk")).order_by()
+    last_outcome = targets.values("case").annotate(at=Max("outcome_at")).values("at")
+    return (
+        TakedownRequest.objects.filter(clock_started_at__isnull=False, appeal_round=0)
+        .exclude(state__in=[CaseState.WITHDRAWN, CaseState.EXPIRED])
+        .annotate(
+            has_targets=Exists(targets),
+            waiting=Exists(targets.exclude(state__in=TARGET_OUTCOMES)),
+            last_outcome=Subquery(last_outcome, output_field=DateTimeField()),
+        )
+        .filter(waiting=False)
+        .annotate(
+            outcome_at=DbCase(
+                When(has_targets=True, then=F("last_outcome")),
+                default=F("closed_at"),
+                output_field=DateTimeField(),
+            )
+        )
+        .filter(outcome_at__isnull=False)
+    )
+
+
+def _latencies(now: datetime) -> list[Latency]:
+    outcomes = _case_outcomes()
+    windows = {days: Q(outcome_at__gte=now - timedelta(days=days)) for days in LATENCY_WINDOWS}
+    if connection.vendor == "postgresql":
+        taken = ExpressionWrapper(
+            F("outcome_at") - F("clock_started_at"), output_field=DurationField()
+        )
+        aggregates: dict[str, Any] = {}
+        for days, window in windows.items():
+            aggregates[f"n{days}"] = Count("pk", filter=window)
+            aggregates[f"median{days}"] = PercentileCont(
+                taken, fraction=0.5, filter=window, output_field=DurationField()
+            )
+            aggregates[f"p95_{days}"] = PercentileCont(
+                taken, fraction=0.95, filter=window, output_field=DurationField()
+            )
+        row = outcomes.aggregate(**aggregates)
+        return [
+            Latency(days, row[f"n{days}"], row[f"median{days}"], row[f"p95_{days}"])
+            for days in LATENCY_WINDOWS
+        ]
+    # SQLite has no percentile_cont: the widest window's durations, one query, in Python.
+    widest = max(LATENCY_WINDOWS)
+    rows: list[tuple[datetime, datetime]] = list(
+        outcomes.filter(windows[widest]).values_list("clock_started_at", "outcome_at")
+    )
+    spans = [(outcome_at, (outcome_at - started).total_seconds()) for started, outcome_at in rows]
+    result = []
+    for days in LATENCY_WINDOWS:
+        since = now - timedelta(days=days)
+        seconds = [taken for outcome_at, taken in spans if outcome_at >= since]
+        median, p95 = _percentile(seconds, 0.5), _percentile(seconds, 0.95)
+        result.append(
+            Latency(
+                days,
+                len(seconds),
+                timedelta(seconds=median) if median is not None else None,
+                timedelta(seconds=p95) if p95 is not None else None,
+            )
+        )
+    return result
+
+
+def sla_dashboard(*, now: datetime | None = None) -> SlaDashboard:
+    """What a lead reads at a glance: the open cases against their deadlines, the intake and
+    the ladder's fail-safes and breaches per day, time to outcome, and the oldest open case.
+    Seven queries, whatever the number of cases."""
+    now = now if now is not None else clock.now()
+    zone = timezone.get_current_timezone()
+    today = timezone.localtime(now, zone).date()
+    days = [today - timedelta(days=n) for n in range(SLA_DAYS - 1, -1, -1)]
+    since = datetime.combine(days[0], time.min, tzinfo=zone)
+
+    channels = [(str(value), str(label)) for value, label in Channel.choices]
+    received: dict[date, dict[str, int]] = {day: dict.fromkeys(Channel.values, 0) for day in days}
+    for day, channel, count in (
+        TakedownRequest.objects.filter(clock_started_at__gte=since)
+        .annotate(day=TruncDate("clock_started_at", tzinfo=zone))
+        .values("day", "channel")
+        .annotate(n=Count("pk"))
+        .values_list("day", "channel", "n")
+        .order_by()
+    ):
+        if day in received:
+            received[day][channel] = received[day].get(channel, 0) + count
+
+    shown_rungs = [Rung.FAILSAFE, Rung.BREACH]
+    rungs: dict[date, dict[str, int]] = {day: dict.fromkeys(shown_rungs, 0) for day in days}
+    for day, rung, count in (
+        LadderRung.objects.filter(fired_at__gte=since, rung__in=shown_rungs)
+        .annotate(day=TruncDate("fired_at", tzinfo=zone))
+        .values("day", "rung")
+        .annotate(n=Count("pk"))
+        .values_list("day", "rung", "n")
+        .order_by()
+    ):
+        if day in rungs:
+            rungs[day][rung] += count
+
+    oldest = (
+        TakedownRequest.objects.filter(state__in=AWAITING_OUTCOME_STATES)
+        .order_by(F("clock_started_at").asc(nulls_last=True), "pk")
+        .values_list("pk", "reference", "state", "clock_started_at", "deadline_at")
+        .first()
+    )
+    return SlaDashboard(
+        now=now,
+        today=today,
+        days=days,
+        deadline_buckets=_deadline_buckets(now),
+        disabled_pending_review=TakedownRequest.objects.filter(
+            state=CaseState.DISABLED_PENDING_REVIEW
+        ).count(),
+        channels=channels,
+        received=received,
+        rungs=rungs,
+        latency=_latencies(now),
+        oldest_open=OldestOpen(*oldest) if oldest is not None else None,
+        closed_today=TakedownRequest.objects.filter(
+            closed_at__gte=datetime.combine(today, time.min, tzinfo=zone)
+        ).count(),
     )

@@ -8,7 +8,7 @@ Every page and action checks a permission; the staff roles (groups `reviewer`, `
 
 from django.contrib import admin
 
-from rights.admin import audit, cases, catalogue, enforcement, requesters
+from rights.admin import audit, cases, catalogue, dashboard, enforcement, requesters
 
 # The console's front page leads with the review queue (reviewers land here after logging in).
 admin.site.site_header = "Takedown console"
@@ -16,4 +16,11 @@ admin.site.site_title = "Takedown console"
 admin.site.index_title = "Staff console"
 admin.site.index_template = "rights/admin/index.html"
 
-__all__ = ["audit", "cases", "catalogue", "enforcement", "requesters"]
+__all__ = [
+    "audit",
+    "cases",
+    "catalogue",
+    "dashboard",
+    "enforcement",
+    "requesters",
+]
