@@ -161,7 +161,8 @@ def test_open_cases_by_time_to_deadline(world: dict[str, Any]) -> None:
 def test_received_per_day_by_channel(world: dict[str, Any]) -> None:
     figures = selectors.sla_dashboard()
     today, yesterday = date(2026, 3, 10), date(2026, 3, 9)
-    assert figures.days[-1] == today and len(figures.days) == 14
+    assert figures.days[-1] == today
+    assert len(figures.days) == 14
     assert figures.days[0] == date(2026, 2, 25)
     # Today: five open cases and the disabled one (clock started an hour ago).
     assert figures.received[today] == {"web": 1, "email": 4, "api": 1, "staff": 0}
@@ -221,7 +222,8 @@ def test_the_page_shows_the_figures_with_charts_and_tables(world: dict[str, Any]
 
 def test_an_empty_service(db: None, frozen: Any) -> None:
     figures = selectors.sla_dashboard()
-    assert figures.open_cases == 0 and figures.oldest_open is None
+    assert figures.open_cases == 0
+    assert figures.oldest_open is None
     assert [row.median for row in figures.latency] == [None, None]
     response = login(staff_in("lead", "leah")).get(SLA)
     assert b"No case is open." in response.content
