@@ -8,7 +8,7 @@ Every page and action checks a permission; the staff roles (groups `reviewer`, `
 
 from django.contrib import admin
 
-from rights.admin import audit, cases, catalogue, dashboard, enforcement, requesters
+from rights.admin import audit, cases, catalogue, dashboard, enforcement, evidence, requesters
 
 # The console's front page leads with the review queue (reviewers land here after logging in).
 admin.site.site_header = "Takedown console"
@@ -22,5 +22,6 @@ __all__ = [
     "catalogue",
     "dashboard",
     "enforcement",
+    "evidence",
     "requesters",
 ]
