@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from rights import audit, clock, links, redress
 from rights.deadlines import duration_words, retry_backoff
 from rights.dispatch import enqueue
-from rights.models import Audience, Notification, TakedownRequest, Transport
+from rights.models import Audience, AuditEvent, Notification, TakedownRequest, Transport
 from rights.states import TargetState
 from rights.task_names import TaskName
 
@@ -50,7 +50,13 @@ SUBJECTS: dict[str, str] = {
     "pending_review": "Reminder: case {ref} is disabled pending review and needs a decision",
     "dead_letter": "Action needed: the CMS refused a removal step of case {ref}",
     "appealed_staff": "Appeal: case {ref} is reopened and needs a second decider",
+    # Abuse controls (rights.services.abuse): about the requester, mailed with their newest case.
+    "warned": "A warning about requests from this address",
+    "suspended_notice": "Requests from this address are suspended",
+    "lifted": "The suspension of requests from this address is lifted",
 }
+# Messages about the requester rather than one case: the case they ride on says nothing more.
+ABOUT_REQUESTER = frozenset({"warned", "suspended_notice", "lifted"})
 # The button of a requester's HTML message: the confirmation link where there is one to press,
 # otherwise the status page.
 LINK_LABELS = {"confirm": "Confirm your request"}
@@ -124,6 +130,8 @@ def _context(notification: Notification) -> dict[str, Any]:
             context["confirm_by"] = (
                 f"{case.confirm_by:%Y-%m-%d %H:%M} UTC" if case.confirm_by else "soon"
             )
+        if notification.kind in ABOUT_REQUESTER:
+            context.update(_abuse_context(case), not_found=[], not_found_count=0)
         if notification.kind == "status_links":
             cases = case.requester.cases.order_by("-received_at", "-pk")[:STATUS_LINKS_LISTED]
             context["cases"] = [
@@ -137,6 +145,22 @@ def _context(notification: Notification) -> dict[str, Any]:
     else:
         context["case_url"] = links.staff_case_url(case)
     return context
+
+
+def _abuse_context(case: TakedownRequest) -> dict[str, Any]:
+    """What a warning, a suspension or its lifting tells the requester: the requests found
+    manifestly unfounded, as rights.services.abuse records them on the requester's stream
+    (`requester:<id>`, which is `Requester.actor`), and the rule."""
+    requester = case.requester
+    events = AuditEvent.objects.filter(
+        stream=requester.actor, action="requester.unfounded"
+    ).order_by("seq")
+    return {
+        "unfounded": [str(e.data.get("case")) for e in events if isinstance(e.data, dict)],
+        "unfounded_count": requester.unfounded_count,
+        "suspend_after": int(getattr(settings, "ABUSE_SUSPEND_AFTER", 3)),
+        "mailbox": settings.TAKEDOWN_MAILBOX,
+    }
 
 
 def render_message(notification: Notification) -> EmailMultiAlternatives:
