@@ -12,3 +12,4 @@ class TaskName(StrEnum):
     NOTIFICATION_SEND = "rights.notification_send"
     AUDIT_CHECKPOINT = "rights.audit_checkpoint"
     PING = "rights.ping"
+    REQUESTERS_RETENTION = "rights.requesters_retention"

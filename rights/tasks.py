@@ -13,7 +13,7 @@ from django.conf import settings
 
 from rights import audit
 from rights.dispatch import publish_now
-from rights.services import effects, enforcement, notifications, scheduling
+from rights.services import effects, enforcement, erasure, notifications, scheduling
 from rights.task_names import TaskName
 
 
@@ -62,6 +62,13 @@ def notification_send(notification_id: int, **kwargs: Any) -> bool:
 def audit_checkpoint(**kwargs: Any) -> int | None:
     checkpoint = audit.checkpoint_create()
     return checkpoint.pk if checkpoint is not None else None
+
+
+@shared_task(name=TaskName.REQUESTERS_RETENTION)
+def requesters_retention(**kwargs: Any) -> int:
+    """Erase the contact details of requesters whose every case closed more than
+    REQUESTER_RETENTION_DAYS ago (GDPR Art. 5(1)(e)); a batch a run, the next run goes on."""
+    return erasure.requesters_erase_expired()
 
 
 @shared_task(name=TaskName.PING)
