@@ -646,6 +646,41 @@ def verify(*, now: datetime | None = None, witness: Witness | None = None) -> Ve
         return _verify(now=now, witness=witness, mark=mark)
 
 
+def verify_stream(stream: str, events: Sequence[AuditEvent], head: tuple[int, str] | None) -> None:
+    """Check one stream's chain, as `verify` checks each (sequence, links, hashes, and the
+    recorded head), from its events in order and its head (seq, hash); raise `AuditBroken` at
+    the first fault. For a page showing one case's trail; checkpoints, the witness and the
+    rows' states are `verify`'s (`audit_verify`)."""
+    expected_seq, previous = 1, GENESIS
+    for event in events:
+        if event.stream != stream:
+            raise AuditBroken(f"belongs to stream {event.stream!r}", event=event)
+        if event.seq != expected_seq:
+            raise AuditBroken(
+                f"sequence number {event.seq} where {expected_seq} was expected "
+                "(an event was deleted or inserted)",
+                event=event,
+            )
+        if event.prev_hash != previous:
+            raise AuditBroken(
+                "does not link to the event before it (events were reordered, inserted or deleted)",
+                event=event,
+            )
+        if event_hash(event) != event.hash:
+            raise AuditBroken(
+                "its contents do not match its hash (the event was modified)", event=event
+            )
+        previous = event.hash
+        expected_seq += 1
+    last = (expected_seq - 1, previous)
+    if (head or (0, GENESIS)) != last:
+        raise AuditBroken(
+            "the stream's recorded head does not match its last event "
+            "(events were removed from, or added to, the end)",
+            stream=stream,
+        )
+
+
 class _StateWitness:
     """What the trail says each case and target is now: its last transition's `to` (or the
     state it was received in). An intact chain whose newest events were cut before any
