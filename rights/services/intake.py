@@ -17,11 +17,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from rights import audit, clock, deadlines
+from rights import audit, clock, deadlines, sor_templates
 from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, Channel, ContentItem, Outlet, Requester, TakedownRequest, Target
 from rights.normalise import normalise_url
+from rights.services.decisions import sor_draft, sor_record
 from rights.services.intake_checks import CleanRequest, InvalidRequest, Submission, check_takedown
 from rights.services.notifications import notify
 from rights.services.scheduling import case_kick, case_schedule_expiry
@@ -138,12 +139,29 @@ def _route(
     if trust is None:
         case = transition(case, CaseState.IN_REVIEW, actor="system:intake")
     else:
+        now = clock.now()
         case = transition(
             case,
             CaseState.APPROVED,
             actor="system:trust",
             data=trust.as_data(),
-            update={"trusted": True, "decided_at": clock.now()},
+            update={"trusted": True, "decided_at": now},
+        )
+        # A decision by rule, with no person deciding: its statement of reasons says so.
+        sor_record(
+            case=case,
+            scope={
+                t.pk: TargetState.REMOVED if t.state in OPEN_TARGET_STATES else t.state
+                for t in targets
+            },
+            statement=sor_draft(
+                case, sor_templates.REMOVAL, now=now, targets=targets, automated=True
+            ),
+            decided_at=now,
+            user_id=None,
+            actor="system:trust",
+            automated_decision=True,
+            whole_domain_removal=bool(case.whole_domain),
         )
     # The clock is running: the requester hears so, and the deadline engine takes over.
     notify(case=case, kind="received", audience=Audience.REQUESTER)

@@ -1,4 +1,6 @@
-"""Staff decisions on cases: approve, reject (with reasons), restore wrongly removed content.
+"""Staff decisions on cases: approve, reject (with reasons), decide each URL on its own, restore
+wrongly removed content. Every decision writes its statement of reasons in its own transaction
+(rights.services.decisions).
 
 Each decision is a transition (audited, locked) followed by a kick of the deadline engine, which
 carries out what the decision implies: removal, or restoring content the fail-safe disabled.
@@ -6,13 +8,17 @@ carries out what the decision implies: removal, or restoring content the fail-sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import replace
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from rights import audit, clock
+from rights import audit, clock, sor_templates
 from rights.db import case_lock
 from rights.errors import DomainError
-from rights.models import Audience, TakedownRequest
+from rights.models import Audience, TakedownRequest, Target
+from rights.services.decisions import SorInput, sor_check, sor_draft, sor_record
 from rights.services.notifications import notify
 from rights.services.scheduling import case_kick
 from rights.services.suppression import suppressions_release
@@ -33,72 +39,227 @@ def _check_decider(case: TakedownRequest, user_id: int) -> None:
         )
 
 
-def case_approve(*, case: TakedownRequest, user_id: int) -> TakedownRequest:
-    with transaction.atomic():
-        case = case_lock(case.pk)
-        _check_decider(case, user_id)
-        case = transition(
-            case,
-            CaseState.APPROVED,
-            actor=_staff(user_id),
-            # A granted appeal replaces the refusal: its reasons no longer stand as the decision.
-            update={"decided_by_id": user_id, "decided_at": clock.now(), "decision_reasons": ""},
-        )
-        case_kick(case)
-    return case
+def _scope(targets: list[Target], outcomes: Mapping[int, str]) -> dict[int, str]:
+    """Each target's outcome once the decision is carried out: decided now, or as it stands."""
+    return {t.pk: outcomes.get(t.pk, t.state) for t in targets}
 
 
-def case_reject(*, case: TakedownRequest, user_id: int, reasons: str) -> TakedownRequest:
-    reasons = reasons.strip() if isinstance(reasons, str) else ""
-    if not reasons:
-        raise DomainError("a rejection needs its reasons", field="reasons")
-    with transaction.atomic():
-        now = clock.now()
-        case = case_lock(case.pk)
-        _check_decider(case, user_id)
-        # An appeal against a partial removal that is turned down leaves the case as it was:
-        # removed, with the refused URLs refused again.
-        upheld_partial = case.state == CaseState.APPEALED and (
-            case.targets.filter(state=TargetState.REMOVED).exists()
-        )
-        case = transition(
-            case,
-            CaseState.REMOVED if upheld_partial else CaseState.REJECTED,
-            actor=_staff(user_id),
-            # The trail keeps a digest of the reasons, which may name people.
-            data={"reasons_digest": audit.text_digest(reasons)},
-            update={"decided_by_id": user_id, "decided_at": now, "decision_reasons": reasons},
-        )
-        for target in case.targets.filter(state__in=OPEN_TARGET_STATES):
-            # A target the fail-safe disabled had its outcome then: keep that moment.
+def _approve(
+    case: TakedownRequest, user_id: int, statement: SorInput | None, rejected: Set[int]
+) -> TakedownRequest:
+    """Approve the locked case: its open targets are removed by the engine, except `rejected`
+    ones, which are refused now (a partial decision)."""
+    now = clock.now()
+    actor = _staff(user_id)
+    targets = list(case.targets.order_by("pk"))
+    data: dict[str, object] = {}
+    if rejected:
+        data = {"rejected": sorted(rejected)}
+        if statement is not None:
+            data["reasons_digest"] = audit.text_digest(statement.reasons)
+    case = transition(
+        case,
+        CaseState.APPROVED,
+        actor=actor,
+        data=data,
+        # A granted appeal replaces the refusal: its reasons no longer stand as the decision.
+        # A partial decision refuses some URLs: its reasons are what the requester reads.
+        update={
+            "decided_by_id": user_id,
+            "decided_at": now,
+            "decision_reasons": statement.reasons if rejected and statement else "",
+        },
+    )
+    outcomes: dict[int, str] = {}
+    for target in targets:
+        if target.state not in OPEN_TARGET_STATES:
+            continue
+        if target.pk in rejected:
+            # Content the fail-safe disabled comes back: the engine restores it.
             transition(
                 target,
                 TargetState.REJECTED,
-                actor=_staff(user_id),
+                actor=actor,
                 update={"outcome_at": target.outcome_at or now},
             )
-        notify(case=case, kind="rejected", audience=Audience.REQUESTER)
-        case_kick(case)
+            outcomes[target.pk] = TargetState.REJECTED
+        else:
+            outcomes[target.pk] = TargetState.REMOVED
+    if statement is None:
+        kind = sor_templates.PARTIAL if rejected else sor_templates.REMOVAL
+        statement = sor_draft(case, kind, now=now, targets=targets)
+    sor_record(
+        case=case,
+        scope=_scope(targets, outcomes),
+        statement=statement,
+        decided_at=now,
+        user_id=user_id,
+        actor=actor,
+        whole_domain_removal=bool(case.whole_domain),
+    )
+    case_kick(case)
     return case
 
 
-def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> TakedownRequest:
-    """Content was removed wrongly: the case goes through appeal to restored, and back up."""
+def _reject(
+    case: TakedownRequest, user_id: int, reasons: str, statement: SorInput | None
+) -> TakedownRequest:
+    """Refuse what the locked case still asks for."""
+    now = clock.now()
+    actor = _staff(user_id)
+    targets = list(case.targets.order_by("pk"))
+    # An appeal against a partial removal that is turned down leaves the case as it was:
+    # removed, with the refused URLs refused again.
+    upheld_partial = case.state == CaseState.APPEALED and any(
+        t.state == TargetState.REMOVED for t in targets
+    )
+    case = transition(
+        case,
+        CaseState.REMOVED if upheld_partial else CaseState.REJECTED,
+        actor=actor,
+        # The trail keeps a digest of the reasons, which may name people.
+        data={"reasons_digest": audit.text_digest(reasons)},
+        update={"decided_by_id": user_id, "decided_at": now, "decision_reasons": reasons},
+    )
+    outcomes: dict[int, str] = {}
+    for target in targets:
+        if target.state not in OPEN_TARGET_STATES:
+            continue
+        # A target the fail-safe disabled had its outcome then: keep that moment.
+        transition(
+            target,
+            TargetState.REJECTED,
+            actor=actor,
+            update={"outcome_at": target.outcome_at or now},
+        )
+        outcomes[target.pk] = TargetState.REJECTED
+    if statement is None:
+        kind = sor_templates.PARTIAL if upheld_partial else sor_templates.REFUSAL
+        statement = replace(sor_draft(case, kind, now=now, targets=targets), reasons=reasons)
+    sor_record(
+        case=case,
+        scope=_scope(targets, outcomes),
+        statement=statement,
+        decided_at=now,
+        user_id=user_id,
+        actor=actor,
+    )
+    notify(case=case, kind="rejected", audience=Audience.REQUESTER)
+    case_kick(case)
+    return case
+
+
+def _checked(statement: SorInput | None) -> SorInput | None:
+    return sor_check(statement) if statement is not None else None
+
+
+def _reasons(reasons: str, statement: SorInput | None, message: str) -> str:
+    """The requester-facing reasons: the statement's, or those given alone (the bulk decision
+    and the command line, whose statement is the template's with these reasons)."""
+    if statement is not None:
+        return statement.reasons
     reasons = reasons.strip() if isinstance(reasons, str) else ""
     if not reasons:
-        raise DomainError("restoring content needs the reasons", field="reasons")
+        raise DomainError(message, field="reasons")
+    return reasons
+
+
+def case_approve(
+    *, case: TakedownRequest, user_id: int, statement: SorInput | None = None
+) -> TakedownRequest:
+    """Approve every URL still open; the statement of reasons is the template's unless given."""
+    statement = _checked(statement)
+    with transaction.atomic():
+        case = case_lock(case.pk)
+        _check_decider(case, user_id)
+        return _approve(case, user_id, statement, frozenset())
+
+
+def case_reject(
+    *,
+    case: TakedownRequest,
+    user_id: int,
+    reasons: str = "",
+    statement: SorInput | None = None,
+) -> TakedownRequest:
+    """Refuse every URL still open, with `statement` (or the template's with `reasons`)."""
+    statement = _checked(statement)
+    reasons = _reasons(reasons, statement, "a rejection needs its reasons")
+    with transaction.atomic():
+        case = case_lock(case.pk)
+        _check_decider(case, user_id)
+        return _reject(case, user_id, reasons, statement)
+
+
+def case_decide(
+    *,
+    case: TakedownRequest,
+    user_id: int,
+    remove: Sequence[int],
+    reject: Sequence[int],
+    statement: SorInput,
+) -> TakedownRequest:
+    """Decide each open URL on its own: `remove` ones are removed, `reject` ones refused, in one
+    decision with one statement of reasons. Every open URL is decided, each once. The case is
+    approved when anything is removed (the engine removes it and closes the case removed), and
+    rejected when nothing is."""
+    statement = sor_check(statement)
+    try:
+        removing = {int(pk) for pk in remove}
+        rejecting = {int(pk) for pk in reject}
+    except (TypeError, ValueError) as exc:
+        raise DomainError("URLs are named by their target ids", field="targets") from exc
+    if removing & rejecting:
+        raise DomainError("each URL is either removed or rejected, not both", field="targets")
+    with transaction.atomic():
+        case = case_lock(case.pk)
+        _check_decider(case, user_id)
+        open_ids = set(
+            case.targets.filter(state__in=OPEN_TARGET_STATES).values_list("pk", flat=True)
+        )
+        if not open_ids:
+            raise DomainError(
+                f"case {case.reference} has no URL left to decide", code="nothing_to_decide"
+            )
+        if (removing | rejecting) - open_ids:
+            raise DomainError(
+                "only this case's URLs still waiting for a decision can be decided",
+                field="targets",
+            )
+        undecided = len(open_ids - removing - rejecting)
+        if undecided:
+            raise DomainError(
+                f"decide every URL: {undecided} still without a decision", field="targets"
+            )
+        if removing:
+            return _approve(case, user_id, statement, frozenset(rejecting))
+        return _reject(case, user_id, statement.reasons, statement)
+
+
+def case_restore(
+    *,
+    case: TakedownRequest,
+    user_id: int,
+    reasons: str = "",
+    statement: SorInput | None = None,
+) -> TakedownRequest:
+    """Content was removed wrongly: the case goes through appeal to restored, and back up."""
+    statement = _checked(statement)
+    reasons = _reasons(reasons, statement, "restoring content needs the reasons")
     actor = _staff(user_id)
     digest = {"reasons_digest": audit.text_digest(reasons)}
     with transaction.atomic():
         case = case_lock(case.pk)
         _check_decider(case, user_id)
-        if not case.targets.filter(state=TargetState.REMOVED).exists():
+        targets = list(case.targets.order_by("pk"))
+        if not any(t.state == TargetState.REMOVED for t in targets):
             # Nothing came down, so there is nothing to restore: an appeal against a refusal
             # is decided by approving or rejecting it.
             raise DomainError(
                 f"case {case.reference} removed nothing: there is nothing to restore",
                 code="nothing_to_restore",
             )
+        now = clock.now()
         if case.state == CaseState.REMOVED:
             case = transition(case, CaseState.APPEALED, actor=actor, data=digest)
         case = transition(
@@ -106,14 +267,27 @@ def case_restore(*, case: TakedownRequest, user_id: int, reasons: str) -> Takedo
             CaseState.RESTORED,
             actor=actor,
             data=digest,
-            update={
-                "decided_by_id": user_id,
-                "decided_at": clock.now(),
-                "decision_reasons": reasons,
-            },
+            update={"decided_by_id": user_id, "decided_at": now, "decision_reasons": reasons},
         )
-        for target in case.targets.filter(state=TargetState.REMOVED):
-            transition(target, TargetState.RESTORED, actor=actor)
+        outcomes: dict[int, str] = {}
+        for target in targets:
+            if target.state == TargetState.REMOVED:
+                transition(target, TargetState.RESTORED, actor=actor)
+                outcomes[target.pk] = TargetState.RESTORED
+        if statement is None:
+            statement = replace(
+                sor_draft(case, sor_templates.RESTORATION, now=now, targets=targets),
+                reasons=reasons,
+            )
+        sor_record(
+            case=case,
+            scope=_scope(targets, outcomes),
+            statement=statement,
+            decided_at=now,
+            user_id=user_id,
+            actor=actor,
+            restoring=True,
+        )
         suppressions_release(case=case, actor=actor)
         notify(case=case, kind="restored", audience=Audience.REQUESTER)
         case_kick(case)

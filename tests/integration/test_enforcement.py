@@ -226,10 +226,11 @@ def test_restoring_wrongly_removed_content(admin_user: Any, submit: Any, item: C
         .order_by("seq")
         .values_list("action", flat=True)
     )
-    assert actions[-6:] == [
+    assert actions[-7:] == [
         "case.appealed",
         "case.restored",
         "target.restored",
+        "case.statement_of_reasons",
         "suppression.lifted",
         "content.restored",
         "effect.restore",
