@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
+from rights import clock, sor_templates
 from rights.admin import queue
 from rights.admin.base import ViewOnlyAdmin, ViewOnlyInline
-from rights.admin.permissions import ASSIGN_CASE, RESTORE_CASE, may_decide
+from rights.admin.permissions import (
+    ASSIGN_CASE,
+    DECIDE_APPEAL,
+    DECIDE_CASE,
+    RESTORE_CASE,
+    may_decide,
+)
 from rights.deadlines import Rung
+from rights.errors import DomainError
 from rights.models import TakedownRequest, Target
+from rights.selectors_review import CasePage, TargetRow, case_page
+from rights.services import abuse, review
+from rights.services.decisions import SorInput, sor_draft
+from rights.statements import STATEMENTS_VERSION
+from rights.states import CaseState, TargetState
 
 
 class TargetInline(ViewOnlyInline):
@@ -22,6 +40,149 @@ class TargetInline(ViewOnlyInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Target]:
         return super().get_queryset(request).select_related("content_item")
+
+
+STATEMENT_FIELDS = ("ground", "facts", "reasons", "redress")
+
+
+@dataclass
+class DecisionForm:
+    """One of the case page's decision forms: its statement of reasons, prefilled from the
+    template for the case's basis, or as the reviewer posted it when the decision was refused."""
+
+    name: str  # approve, reject, per_url, restore
+    title: str
+    button: str
+    kind: str  # the template's kind of decision
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # an error of the whole decision, not of one field
+    outcomes: dict[int, str] = field(default_factory=dict)  # per_url: posted choices
+    open_rows: list[TargetRow] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[tuple[TargetRow, str]]:
+        """per_url: each open URL with the choice posted for it (none at first)."""
+        return [(row, self.outcomes.get(row.target.pk, "")) for row in self.open_rows]
+
+    def field_id(self, name: str) -> str:
+        return f"id_{self.name}-{name}"
+
+    @property
+    def fields(self) -> list[dict[str, Any]]:
+        labels = {
+            "ground": "Legal or contractual ground",
+            "facts": "Facts and circumstances relied on",
+            "reasons": "Reasons (the requester reads these)",
+            "redress": "Options for redress",
+        }
+        return [
+            {
+                "name": f"{self.name}-{name}",
+                "id": self.field_id(name),
+                "label": labels[name],
+                "value": self.values.get(name, ""),
+                "error": self.errors.get(name),
+                "multiline": name != "ground",
+            }
+            for name in STATEMENT_FIELDS
+        ]
+
+
+def _posted_statement(request: HttpRequest, name: str) -> SorInput:
+    return SorInput(**{f: request.POST.get(f"{name}-{f}", "") for f in STATEMENT_FIELDS})
+
+
+def _decision_forms(page: CasePage, request: HttpRequest) -> list[DecisionForm]:
+    """The decisions this staff member may make on the case now, each with its draft."""
+    case, user = page.case, request.user
+    now = clock.now()
+    targets = [row.target for row in page.targets]
+    forms: list[DecisionForm] = []
+
+    def add(name: str, title: str, button: str, kind: str) -> None:
+        draft = sor_draft(case, kind, now=now, targets=targets)
+        values = {f: getattr(draft, f) for f in STATEMENT_FIELDS}
+        forms.append(DecisionForm(name, title, button, kind, values, open_rows=page.open_targets))
+
+    appeal = queue.is_appeal(case)
+    may = user.has_perm(DECIDE_APPEAL if appeal else DECIDE_CASE)
+    if may and case.state in queue.AWAITING_DECISION and page.open_targets:
+        removed = any(r.target.state == TargetState.REMOVED for r in page.targets)
+        add("approve", "Approve: remove every URL still open", "Approve", sor_templates.REMOVAL)
+        upheld = case.state == CaseState.APPEALED and removed
+        add(
+            "reject",
+            "Reject: refuse every URL still open",
+            "Reject",
+            sor_templates.PARTIAL if upheld else sor_templates.REFUSAL,
+        )
+        if len(page.open_targets) > 1:
+            add(
+                "per_url",
+                "Decide each URL: remove some, reject others",
+                "Decide these URLs",
+                sor_templates.PARTIAL,
+            )
+    if (
+        user.has_perm(RESTORE_CASE)
+        and case.state in (CaseState.REMOVED, CaseState.APPEALED)
+        and any(r.target.state == TargetState.REMOVED for r in page.targets)
+    ):
+        add(
+            "restore",
+            "Restore: the content was removed in error",
+            "Restore",
+            sor_templates.RESTORATION,
+        )
+    return forms
+
+
+def _decide(request: HttpRequest, case: TakedownRequest, decision: str) -> str:
+    """Make the posted decision through its service; what happened, in a sentence. Raises
+    PermissionDenied for a decision this staff member may not make, DomainError when the
+    service refuses it."""
+    user_id: int = request.user.pk  # type: ignore[assignment]
+    if decision == "unfounded":
+        if not may_decide(request.user):
+            raise PermissionDenied
+        count = abuse.case_mark_unfounded(case=case, user_id=user_id).unfounded_count
+        return (
+            f"{case.reference} is recorded as manifestly unfounded; the requester has "
+            f"{count} such request{'s' if count != 1 else ''}."
+        )
+    if decision == "restore":
+        if not request.user.has_perm(RESTORE_CASE):
+            raise PermissionDenied
+        statement = _posted_statement(request, decision)
+        review.case_restore(case=case, user_id=user_id, statement=statement)
+        return f"{case.reference} restored: its content comes back."
+    if decision not in ("approve", "reject", "per_url"):
+        raise DomainError("choose a decision", field="decision")
+    if not request.user.has_perm(DECIDE_APPEAL if queue.is_appeal(case) else DECIDE_CASE):
+        raise PermissionDenied
+    statement = _posted_statement(request, decision)
+    if decision == "approve":
+        review.case_approve(case=case, user_id=user_id, statement=statement)
+        return f"{case.reference} approved: its content is being removed."
+    if decision == "reject":
+        review.case_reject(case=case, user_id=user_id, statement=statement)
+        return f"{case.reference} rejected, with the statement of reasons."
+    remove, reject = [], []
+    for key, value in request.POST.items():
+        if key.startswith("outcome-") and key.removeprefix("outcome-").isdigit():
+            target_id = int(key.removeprefix("outcome-"))
+            if value == "remove":
+                remove.append(target_id)
+            elif value == "reject":
+                reject.append(target_id)
+    review.case_decide(
+        case=case, user_id=user_id, remove=remove, reject=reject, statement=statement
+    )
+    return (
+        f"{case.reference} decided: {len(remove)} URL{'s' if len(remove) != 1 else ''} "
+        f"removed, {len(reject)} rejected."
+    )
 
 
 @admin.register(TakedownRequest)
@@ -90,6 +251,71 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
     def target_count(self, obj: TakedownRequest) -> int:
         return int(getattr(obj, "target_count", 0))
 
+    # --- The case page: everything needed to decide, on one screen ---
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if not str(object_id).isdigit():
+            raise Http404("no such case")
+        page = case_page(int(object_id))
+        if page is None:
+            raise Http404("no such case")
+        posted = request.POST.get("decision", "") if request.method == "POST" else ""
+        if request.method == "POST" and not posted:
+            # No decision named: a post of the change form itself. Cases are never edited.
+            raise PermissionDenied
+        failure: DomainError | None = None
+        if request.method == "POST":
+            try:
+                done = _decide(request, page.case, posted)
+            except DomainError as exc:
+                failure = exc
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+                return HttpResponseRedirect(request.path)
+        forms = _decision_forms(page, request)
+        if failure is not None:
+            for form in forms:
+                if form.name == posted:
+                    form.values = {
+                        f: request.POST.get(f"{posted}-{f}", "") for f in STATEMENT_FIELDS
+                    }
+                    form.outcomes = {
+                        row.target.pk: request.POST.get(f"outcome-{row.target.pk}", "")
+                        for row in page.open_targets
+                    }
+                    if failure.field in STATEMENT_FIELDS:
+                        form.errors[failure.field] = failure.message
+                    else:
+                        form.error = failure.message
+        shown_failure = failure is not None and not any(
+            f.name == posted and (f.errors or f.error) for f in forms
+        )
+        case = page.case
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Case {case.reference}",
+            "opts": self.model._meta,
+            "page": page,
+            "case": case,
+            "forms": forms,
+            "failure": failure.message if shown_failure and failure is not None else None,
+            "statements_version_current": case.statements_version == STATEMENTS_VERSION,
+            "time_left": _time_left(case),
+            "may_mark_unfounded": may_decide(request.user) and case.state in abuse.MARKABLE_STATES,
+            "is_appeal": queue.is_appeal(case),
+            "evidence_url": _evidence_url(case),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "rights/admin/case_page.html", context)
+
     # --- Permissions of the actions (`@admin.action(permissions=[...])`) ---
 
     def has_decide_permission(self, request: HttpRequest) -> bool:
@@ -138,6 +364,20 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
         self, request: HttpRequest, queryset: QuerySet[TakedownRequest]
     ) -> TemplateResponse:
         return queue.decide_many(self, request, queryset, queue.RESTORE)
+
+
+def _evidence_url(case: TakedownRequest) -> str | None:
+    """The case's evidence bundle download, where the console offers one."""
+    try:
+        return reverse("admin:rights_takedownrequest_evidence", args=[case.pk])
+    except NoReverseMatch:
+        return None
+
+
+def _time_left(case: TakedownRequest) -> str:
+    if case.deadline_at is not None:
+        case.time_left = case.deadline_at - clock.now()  # type: ignore[attr-defined]
+    return queue.time_left_words(case)[0]
 
 
 @admin.register(Target)

@@ -200,17 +200,19 @@ def test_adding_content_normalises_the_source_url(admin_client: Client, outlet: 
     assert "source_url" in refused.context["adminform"].form.errors
 
 
-def test_case_pages_keep_the_requester_email_off(
+def test_only_the_case_page_shows_the_requester_email(
     admin_client: Client, rows: dict[str, Any]
 ) -> None:
     changelist = admin_client.get(admin_url(TakedownRequest, "changelist")).content.decode()
     assert rows["trusted"].reference in changelist
     assert "ed@telegraph.co.uk" not in changelist
     assert "someone@gmail.com" not in changelist
+    # The case page shows it once, beside the requester's history (staff only, for deciding).
     page = admin_client.get(admin_url(TakedownRequest, "change", rows["review"].pk))
     html = page.content.decode()
-    assert "someone@gmail.com" not in html
-    assert "https://www.telegraph.co.uk/news/not-ours/" in html  # the targets inline
+    assert html.count("someone@gmail.com") == 1
+    assert 'data-testid="requester-email">someone@gmail.com<' in html
+    assert "https://www.telegraph.co.uk/news/not-ours/" in html  # the targets
     requester = admin_client.get(admin_url(Requester, "change", rows["review"].requester_id))
     assert "someone@gmail.com" in requester.content.decode()
 
