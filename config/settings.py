@@ -271,6 +271,16 @@ if APPEAL_WINDOW < 183 * 86400 and not DEBUG:
     raise ImproperlyConfigured(
         f"APPEAL_WINDOW must be at least six months (15811200 seconds), not {APPEAL_WINDOW}"
     )
+# Abuse controls (DSA Art. 23): unfounded requests, after a warning, that allow a suspension.
+ABUSE_SUSPEND_AFTER = env_int("ABUSE_SUSPEND_AFTER", 3)
+# A requester's contact details are erased this many days after their last case closed (GDPR
+# Art. 5(1)(e)); never before a refusal can no longer be appealed, or the appeal has no address.
+REQUESTER_RETENTION_DAYS = env_int("REQUESTER_RETENTION_DAYS", 365)
+if REQUESTER_RETENTION_DAYS * 86400 < APPEAL_WINDOW:
+    raise ImproperlyConfigured(
+        f"REQUESTER_RETENTION_DAYS ({REQUESTER_RETENTION_DAYS}) must be at least APPEAL_WINDOW "
+        f"({APPEAL_WINDOW // 86400} days): a requester may still appeal until then"
+    )
 TAKEDOWN_MAX_URLS = env_int("TAKEDOWN_MAX_URLS", 100)
 TAKEDOWN_MAX_EXPLANATION = env_int("TAKEDOWN_MAX_EXPLANATION", 10_000)
 # A whole-domain request may name at most this many articles (the fail-safe disables them all
@@ -459,6 +469,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": TaskName.AUDIT_CHECKPOINT,
         "schedule": AUDIT_CHECKPOINT_INTERVAL,
         "options": {"expires": 60},
+    },
+    "requesters-retention": {
+        "task": TaskName.REQUESTERS_RETENTION,
+        "schedule": 3600,
+        "options": {"expires": 3600},
     },
 }
 

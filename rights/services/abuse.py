@@ -56,7 +56,7 @@ def requester_stream(requester_id: int) -> str:
 
 def suspend_after() -> int:
     """How many manifestly unfounded requests, after a warning, allow a suspension."""
-    return int(getattr(settings, "ABUSE_SUSPEND_AFTER", 3))
+    return settings.ABUSE_SUSPEND_AFTER
 
 
 def _staff(user_id: int) -> str:

@@ -61,7 +61,7 @@ def erased_email(requester_id: int) -> str:
 
 
 def retention_days() -> int:
-    return int(getattr(settings, "REQUESTER_RETENTION_DAYS", 365))
+    return settings.REQUESTER_RETENTION_DAYS
 
 
 def erase_refusal(requester: Requester, open_references: list[str]) -> DomainError | None:

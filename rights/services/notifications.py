@@ -23,7 +23,14 @@ from django.template.loader import render_to_string
 from rights import audit, clock, links, redress
 from rights.deadlines import duration_words, retry_backoff
 from rights.dispatch import enqueue
-from rights.models import Audience, AuditEvent, Notification, TakedownRequest, Transport
+from rights.models import (
+    Audience,
+    AuditEvent,
+    Notification,
+    Requester,
+    TakedownRequest,
+    Transport,
+)
 from rights.states import TargetState
 from rights.task_names import TaskName
 
@@ -76,6 +83,10 @@ def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str =
     """
     if kind not in SUBJECTS:
         raise ValueError(f"no message for {kind!r}")
+    if audience == Audience.REQUESTER and (
+        Requester.objects.filter(pk=case.requester_id, erased_at__isnull=False).exists()
+    ):
+        return False  # an erased requester has no address to write to
     occurrence = key_suffix or f"e{audit.stream_head_seq(case.audit_stream())}"
     notification, created = Notification.objects.get_or_create(
         key=f"{case.reference}:{kind}:{audience}:{occurrence}",

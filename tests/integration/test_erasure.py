@@ -20,6 +20,7 @@ from django.utils import timezone
 from rights.errors import DomainError
 from rights.models import Audience, AuditEvent, Notification, Requester, TakedownRequest
 from rights.services import erasure, review
+from rights.services.notifications import notify
 from rights.services.requester import case_appeal
 from rights.states import CaseState
 from rights.tasks import requesters_retention
@@ -263,3 +264,12 @@ def test_only_an_admin_may_erase_from_the_console(db: None) -> None:
     # The tombstone cannot be edited back into a name.
     change = client.get(reverse("admin:rights_requester_change", args=[requester.pk]))
     assert "name" not in change.context["adminform"].form.fields
+
+
+def test_nothing_is_queued_for_an_erased_requester(submit: Any, item: Any) -> None:
+    case = submit(urls=[item.source_url]).case
+    requester = case.requester
+    Requester.objects.filter(pk=requester.pk).update(erased_at=timezone.now())
+    case.refresh_from_db()
+    assert notify(case=case, kind="received", audience=Audience.REQUESTER) is False
+    assert notify(case=case, kind="reminder", audience=Audience.REVIEWERS) is True
