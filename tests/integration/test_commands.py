@@ -297,11 +297,14 @@ def test_submit_names_every_field_at_fault(run_command: Any) -> None:
 
 
 def test_submit_exit_status_on_the_command_line(
-    db: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    db: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Any
 ) -> None:
     """The real entry point: argv in, exit status 2 and the field on stderr out."""
     # manage.py closes every connection on the way out; keep the test's transaction open.
     monkeypatch.setattr(connections, "close_all", lambda: None)
+    # Its django.setup() would configure logging again, onto this test's captured stderr, which
+    # is closed once the test ends: the rest of the session would log into a closed file.
+    settings.LOGGING_CONFIG = None
     with pytest.raises(SystemExit) as exit_info:
         execute_from_command_line(
             [

@@ -353,12 +353,14 @@ def console_log() -> Iterator[io.StringIO]:
     handler = next(h for h in logging.getLogger("django").handlers if h.filters)
     assert isinstance(handler, logging.StreamHandler)
     out = io.StringIO()
-    previous = handler.setStream(out)
+    # Swapped under the handler's lock without flushing the stream it had.
+    with handler.lock:  # type: ignore[union-attr]
+        previous, handler.stream = handler.stream, out
     try:
         yield out
     finally:
-        if previous is not None:
-            handler.setStream(previous)
+        with handler.lock:  # type: ignore[union-attr]
+            handler.stream = previous
 
 
 def unreadable_is_a_clear_400(client: Client, path: str, charset: str) -> Any:
