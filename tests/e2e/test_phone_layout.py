@@ -18,24 +18,16 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from rights import links
 from rights.models import ContentItem, TakedownRequest
 from rights.services import review
 from rights.services.requester import case_withdraw
+from tests.e2e.conftest import local_context
 from tests.factories import ContentItemFactory, telegraph
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONES = [320, 390]
 # An address with no place to break a line: a long slug, and a tracking query after it.
 LONG_SLUG = "-".join(["hedgehog"] * 40)
@@ -43,20 +35,6 @@ LONG_SOURCE = f"https://www.telegraph.co.uk/news/2026/11/20/{LONG_SLUG}/?utm_sou
 LONG_UNKNOWN = f"https://unknown.example/{'y' * 200}/{LONG_SLUG}"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch:
-        # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-        # around it are ordinary synchronous ones, so Django's async guard must stand aside.
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            launched = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-            )
-            yield launched
-            launched.close()
 
 
 class Phone:
@@ -85,16 +63,7 @@ class Phone:
 
 
 def _phone(browser: Browser, width: int) -> Iterator[Phone]:
-    context = browser.new_context(viewport={"width": width, "height": 800})
-    # Nothing outside the live server: links are checked, never followed.
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(("http://localhost", "http://127.0.0.1"))
-            else route.abort()
-        ),
-    )
+    context = local_context(browser, viewport={"width": width, "height": 800})
     yield Phone(context.new_page(), width)
     context.close()
 
