@@ -540,7 +540,8 @@ def test_lost_links_take_the_same_time_for_known_and_unknown_addresses(
         monkeypatch.setattr(status_views.time, "sleep", real_sleep)
         assert len(slept) == 1
         taken[email] = slept[0]
-        assert 0 < slept[0] <= status_views.LOST_LINK_SECONDS
+        # Under a heavy load the work itself may outlast the floor: then no wait is added.
+        assert 0 <= slept[0] <= status_views.LOST_LINK_SECONDS
         assert status_views.time.monotonic() - started + slept[0] >= status_views.LOST_LINK_SECONDS
     assert Notification.objects.filter(kind="status_links").count() == 1
 
