@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,10 @@ def _alone(request: pytest.FixtureRequest) -> Iterator[None]:
     """In parallel runs, a test marked `alone` runs while no other test does."""
     with sharing_the_run(alone=request.node.get_closest_marker("alone") is not None):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(settings: Any) -> None:
+    """Each test counts the public doors' rate limits in keys of its own: the counters live in
+    Redis, which outlasts a test (and a run), and everything here posts from 127.0.0.1."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"

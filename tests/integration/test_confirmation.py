@@ -27,12 +27,6 @@ from tests.integration.test_request_form import unreadable_is_a_clear_400
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(settings: Settings) -> None:
-    """Each test counts in its own keys (Redis is shared with other tests: no FLUSHDB)."""
-    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
-
-
 def send_form(client: Client, item: ContentItem, email: str = "ada@example.org") -> None:
     response = client.post(
         "/request/",

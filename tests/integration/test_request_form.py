@@ -45,12 +45,6 @@ FORM = "/request/"
 SENT = "/request/sent/"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(settings: Settings) -> None:
-    """Each test counts in its own keys (Redis is shared with other tests: no FLUSHDB)."""
-    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
-
-
 def token() -> str:
     return uuid.uuid4().hex + uuid.uuid4().hex[:8]
 

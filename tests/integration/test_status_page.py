@@ -9,7 +9,6 @@ import html
 import json
 import logging
 import re
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -34,12 +33,6 @@ from tests.factories import ContentItemFactory
 from tests.integration.test_request_form import unreadable_is_a_clear_400
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(settings: Settings) -> None:
-    """Each test counts in its own keys (Redis is shared with other tests: no FLUSHDB)."""
-    settings.RATELIMIT_CACHE_PREFIX = f"rl:test:{uuid.uuid4().hex}:"
 
 
 def page_of(case: TakedownRequest, suffix: str = "") -> str:
