@@ -15,29 +15,25 @@ A bundle (format "rights-evidence-bundle", version 1) holds:
 - `case`: the case's reference, channel, state and clock as the database holds them, for the
   reader; nothing vouches for these fields.
 
-`bundle_verify` checks a bundle with the service's own encoding (rights.audit);
-rights/evidence_verify.py does the same with the standard library only, for a third party, and
-the tests hold the two to the same verdicts and the same messages.
+`bundle_verify` checks a bundle with rights/evidence_verify.py, the standard-library verifier a
+third party runs too: one verifier, whose encoding must agree with the service's (rights.audit)
+for any real bundle to verify.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db.models import OuterRef, Subquery
 
 from rights import audit, clock
+from rights import evidence_verify as standalone
 from rights.models import AuditCheckpoint, AuditEvent, AuditStream, TakedownRequest
 
-BUNDLE_FORMAT = "rights-evidence-bundle"
-BUNDLE_VERSION = 1
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-EVENT_FIELDS = ("id", "stream", "seq", "created_at", "actor", "action", "data", "prev_hash", "hash")
+BUNDLE_FORMAT = standalone.BUNDLE_FORMAT
+BUNDLE_VERSION = standalone.BUNDLE_VERSION
+EVENT_FIELDS = standalone.EVENT_FIELDS
 
 
 # --- Building -----------------------------------------------------------------------------------
@@ -119,204 +115,13 @@ def _time_or_none(moment: datetime | None) -> str | None:
 
 
 # --- Verifying ----------------------------------------------------------------------------------
+# One verifier: the standard-library script a third party runs (rights/evidence_verify.py). It
+# re-implements the trail's canonical encoding; a real bundle verifies only if its hashes agree
+# with the ones the service wrote (rights/audit.py), and the tests verify real bundles.
+
+BundleBroken = standalone.Broken
 
 
-class BundleBroken(Exception):
-    """The bundle fails verification; the message names the first event or checkpoint at fault."""
-
-
-@dataclass
-class BundleReport:
-    stream: str
-    events: int
-    checkpoints: int
-    witnessed: int
-    covered: int  # events up to this seq are vouched for by a signed checkpoint
-    signatures_checked: bool
-    notes: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        """The verdict, as both verifiers print it."""
-        signatures = (
-            "signatures checked with the signing key"
-            if self.signatures_checked
-            else "signatures NOT checked (no signing key given)"
-        )
-        return [
-            f"evidence bundle intact: {self.events} events of stream {self.stream}, "
-            f"{self.checkpoints} checkpoints ({self.witnessed} in the witness), {signatures}",
-            *self.notes,
-        ]
-
-
-def _event_name(event: Mapping[str, Any], position: int) -> str:
-    seq = event.get("seq")
-    shown = seq if isinstance(seq, int) and not isinstance(seq, bool) else "?"
-    return f"event #{shown} (position {position}, id {event.get('id')})"
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return moment if audit.format_time(moment) == text else None
-
-
-def _event_hash(event: Mapping[str, Any], created_at: datetime) -> str:
-    return hashlib.sha256(
-        audit.canonical_bytes(
-            stream=event["stream"],
-            seq=event["seq"],
-            created_at=created_at,
-            actor=event["actor"],
-            action=event["action"],
-            data=event["data"],
-            prev_hash=event["prev_hash"],
-        )
-    ).hexdigest()
-
-
-def bundle_verify(bundle: Any, *, key: str | None) -> BundleReport:
-    """Check every event's hash and link, the head, and every checkpoint's digest (and its
-    signature, given the signing key) and witness line; BundleBroken naming the first fault."""
-    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
-        raise BundleBroken(f"not an evidence bundle (format is not {BUNDLE_FORMAT!r})")
-    if bundle.get("version") != BUNDLE_VERSION:
-        raise BundleBroken(f"unknown bundle version {bundle.get('version')!r}")
-    stream = bundle.get("stream")
-    events = bundle.get("events")
-    checkpoints = bundle.get("checkpoints")
-    if not isinstance(stream, str) or not isinstance(events, list):
-        raise BundleBroken("the bundle has no stream or no list of events")
-    if not isinstance(checkpoints, list):
-        raise BundleBroken("the bundle has no list of checkpoints")
-
-    previous = audit.GENESIS
-    by_seq: dict[int, str] = {}
-    for position, event in enumerate(events, start=1):
-        if not isinstance(event, dict) or set(event) != set(EVENT_FIELDS):
-            raise BundleBroken(
-                f"event at position {position}: an event has exactly the fields "
-                f"{', '.join(EVENT_FIELDS)}"
-            )
-        name = _event_name(event, position)
-        if event["stream"] != stream:
-            raise BundleBroken(f"{name}: belongs to stream {event['stream']!r}, not {stream!r}")
-        if event["seq"] != position:
-            raise BundleBroken(
-                f"{name}: sequence number {event['seq']} where {position} was expected "
-                "(an event was removed, inserted or reordered)"
-            )
-        if event["prev_hash"] != previous:
-            raise BundleBroken(
-                f"{name}: does not link to the event before it (events were reordered, "
-                "inserted or removed)"
-            )
-        created_at = _parse_time(event["created_at"])
-        if created_at is None:
-            raise BundleBroken(f"{name}: created_at is not a time in the canonical form")
-        try:
-            computed = _event_hash(event, created_at)
-        except (TypeError, ValueError, UnicodeEncodeError) as exc:
-            raise BundleBroken(f"{name}: cannot be encoded ({exc})") from exc
-        if computed != event["hash"]:
-            raise BundleBroken(
-                f"{name}: its contents do not match its hash (the event was modified)"
-            )
-        by_seq[position] = event["hash"]
-        previous = event["hash"]
-
-    head = bundle.get("head")
-    last = len(events)
-    said = (head.get("seq"), head.get("hash")) if isinstance(head, dict) else (0, audit.GENESIS)
-    if said != (last, previous):
-        where = _event_name(events[-1], last) if events else "the stream"
-        raise BundleBroken(
-            f"{where}: the stream's head records event #{said[0]} but the bundle ends here "
-            "(events were cut from the end, or added)"
-        )
-
-    covered = 0
-    witnessed = 0
-    last_line = 0
-    for checkpoint in checkpoints:
-        covered_here, line = _checkpoint_verify(checkpoint, stream, by_seq, key, last_line)
-        covered = max(covered, covered_here)
-        if line:
-            witnessed += 1
-            last_line = line
-    report = BundleReport(
-        stream=stream,
-        events=last,
-        checkpoints=len(checkpoints),
-        witnessed=witnessed,
-        covered=covered,
-        signatures_checked=key is not None,
-    )
-    if covered < last:
-        report.notes.append(
-            f"note: events #{covered + 1} to #{last} are not yet covered by a signed checkpoint; "
-            "the chain alone vouches for them"
-        )
-    if witnessed < len(checkpoints):
-        report.notes.append(
-            f"note: {len(checkpoints) - witnessed} checkpoints are not in the witness yet"
-        )
-    return report
-
-
-def _checkpoint_verify(
-    checkpoint: Any, stream: str, by_seq: Mapping[int, str], key: str | None, last_line: int
-) -> tuple[int, int]:
-    """(the seq of `stream` it vouches for, its witness line number or 0)."""
-    if not isinstance(checkpoint, dict):
-        raise BundleBroken("a checkpoint is not an object")
-    name = f"checkpoint {checkpoint.get('id')}"
-    created_at = _parse_time(checkpoint.get("created_at"))
-    heads = checkpoint.get("heads")
-    if created_at is None or not isinstance(heads, dict):
-        raise BundleBroken(f"{name}: created_at or heads is malformed")
-    digest = audit._checkpoint_digest(created_at, heads, checkpoint.get("previous"))  # type: ignore[arg-type]
-    if digest != checkpoint.get("digest"):
-        raise BundleBroken(f"{name}: its digest does not match its contents (it was modified)")
-    if key is not None:
-        expected = hmac.new(key.encode("utf-8"), digest.encode("ascii"), hashlib.sha256)
-        if not hmac.compare_digest(expected.hexdigest(), str(checkpoint.get("signature"))):
-            raise BundleBroken(f"{name}: its signature is not authentic under the signing key")
-    head = heads.get(stream)
-    if not isinstance(head, list) or len(head) != 2:
-        raise BundleBroken(f"{name}: does not sign stream {stream!r}")
-    seq, head_hash = head
-    if seq not in by_seq:
-        raise BundleBroken(
-            f"event #{seq}: signed by {name} but missing from the bundle (events were cut "
-            "from the end, or removed)"
-        )
-    if by_seq[seq] != head_hash:
-        raise BundleBroken(f"event #{seq}: differs from what {name} signed")
-    witness = checkpoint.get("witness")
-    if witness is None:
-        return seq, 0
-    try:
-        number = witness["line"]
-        record = audit.WitnessRecord.parse(witness["text"].encode("utf-8") + b"\n")
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise BundleBroken(f"{name}: its witness line cannot be read ({exc})") from exc
-    if not isinstance(number, int) or number <= last_line:
-        raise BundleBroken(f"{name}: its witness line number is out of order")
-    ours = audit.WitnessRecord(
-        id=checkpoint.get("id"),  # type: ignore[arg-type]
-        created_at=checkpoint["created_at"],
-        heads=heads,
-        previous=checkpoint.get("previous"),  # type: ignore[arg-type]
-        digest=digest,
-        signature=checkpoint.get("signature"),  # type: ignore[arg-type]
-    )
-    differ = ["id"] if record.id != ours.id else []
-    differ += record.differences(ours)
-    if differ:
-        raise BundleBroken(f"{name}: differs from its witness line {number} ({', '.join(differ)})")
-    return seq, number
+def bundle_verify(bundle: Any, *, key: str | None) -> list[str]:
+    """The verdict's lines for an intact bundle; BundleBroken naming the first fault."""
+    return standalone.verify(bundle, key)

@@ -41,10 +41,10 @@ class Command(BaseCommand):
             raise SystemExit(2) from exc
         key = None if options["without_key"] else settings.AUDIT_SIGNING_KEY
         try:
-            report = bundle_verify(bundle, key=key)
+            lines = bundle_verify(bundle, key=key)
         except BundleBroken as exc:
             # As audit_verify: one line people can grep for, not a CommandError traceback.
             self.stderr.write(f"evidence bundle BROKEN: {exc}")
             raise SystemExit(1) from exc
-        for line in report.lines():
+        for line in lines:
             self.stdout.write(line)
