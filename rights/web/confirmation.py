@@ -19,7 +19,6 @@ from rights import links
 from rights.deadlines import duration_words
 from rights.errors import DomainError
 from rights.services.requester import ConfirmationRefused, confirmation_check, confirmation_use
-from rights.web.errors import readable_body
 from rights.web.limits import limit_hit, too_many
 from rights.web.secret import SAME_ORIGIN, secret_link
 
@@ -48,7 +47,6 @@ def _refused(request: HttpRequest, refusal: DomainError) -> HttpResponse:
 
 @secret_link(referrer_policy=SAME_ORIGIN)
 @require_http_methods(["GET", "HEAD", "POST"])
-@readable_body
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         limited = limit_hit(

@@ -8,12 +8,16 @@ secret link (/status/…, /confirm/…) is kept private like the page it stands 
 
 from __future__ import annotations
 
-from functools import wraps
+import logging
+from collections.abc import Callable
 
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 
-from rights.web.secret import View, is_secret_path, keep_private
+from rights.web.secret import is_secret_path, keep_private
+
+logger = logging.getLogger("django.request")
 
 
 def _answer(request: HttpRequest, response: HttpResponse) -> HttpResponse:
@@ -26,19 +30,23 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return _answer(request, render(request, "rights/bad_request.html", status=400))
 
 
-def readable_body(view: View) -> View:
-    """A POST's body is read before the view does anything, even a view that needs nothing from
-    it (a confirmation, a withdrawal): a body Django cannot read is answered with the 400 page
-    (`bad_request`) and nothing is done. Django's CSRF check reads every POST first anyway; this
-    keeps the answer the same wherever that check does not run."""
+class UnreadableBodyMiddleware:
+    """Every POST's body is read before anything else looks at it (the CSRF check, a view, the
+    admin, Django's DEBUG error page): a body Django cannot read (a form in UTF-16 or UTF-7, a
+    broken multipart body) is answered with the 400 page, once, and nothing is done. Read later,
+    it fails again wherever it is read, and Django's own pages turn that into a 500."""
 
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method == "POST":
-            request.POST.get("")  # raises BadRequest for a body it cannot read: a 400
-        return view(request, *args, **kwargs)
-
-    return wrapped
+            try:
+                request.POST.get("")
+            except (BadRequest, SuspiciousOperation) as exc:
+                logger.warning("unreadable request body: %s", exc)
+                return bad_request(request, exc)
+        return self.get_response(request)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -21,7 +21,6 @@ from rights.errors import DomainError
 from rights.services.intake import IdempotencyConflict, takedown_submit
 from rights.services.intake_checks import InvalidRequest
 from rights.statements import STATEMENTS_VERSION
-from rights.web.errors import readable_body
 from rights.web.forms import TOKEN_PATTERN, RequestForm, new_token
 from rights.web.limits import Limited, address_key, limit_hit
 
@@ -59,7 +58,6 @@ def _token_kept(form: RequestForm) -> str:
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-@readable_body
 def request_form(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         prefill = request.GET.get("url", "")[:PREFILL_MAX]

@@ -26,7 +26,6 @@ from rights.errors import DomainError
 from rights.models import TakedownRequest, Target
 from rights.presenters import BEING_REMOVED, Viewer, case_present
 from rights.services.requester import case_appeal, case_withdraw, status_links_send
-from rights.web.errors import readable_body
 from rights.web.forms import AppealForm, LostLinkForm, person_message
 from rights.web.limits import Limited, address_key, limit_hit
 from rights.web.secret import SAME_ORIGIN, secret_link
@@ -176,7 +175,6 @@ def status_live(request: HttpRequest, token: str) -> JsonResponse:
 
 @secret_link(referrer_policy=SAME_ORIGIN)
 @require_http_methods(["GET", "HEAD", "POST"])
-@readable_body
 def withdraw(request: HttpRequest, token: str) -> HttpResponse:
     """GET: what withdrawing means, and the button. POST: withdraw."""
     found = _find(token)
@@ -202,7 +200,6 @@ def withdraw(request: HttpRequest, token: str) -> HttpResponse:
 
 @secret_link(referrer_policy=SAME_ORIGIN)
 @require_http_methods(["GET", "HEAD", "POST"])
-@readable_body
 def appeal(request: HttpRequest, token: str) -> HttpResponse:
     """GET: the appeal form, while the decision may be appealed. POST: appeal."""
     found = _find(token)
@@ -261,7 +258,6 @@ def _lost_page(
 
 @secret_link(referrer_policy=SAME_ORIGIN)
 @require_http_methods(["GET", "HEAD", "POST"])
-@readable_body
 def status_lost(request: HttpRequest) -> HttpResponse:
     """ "Lost your link?": the links go by email to the address given, and only there; the page
     says the same whether or not that address has asked us anything. Kept private like the

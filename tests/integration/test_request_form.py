@@ -621,3 +621,16 @@ def test_the_per_address_limit_counts_every_spelling_of_an_address_as_one(
     ]
     assert answers == [302, 302, 429]
     assert TakedownRequest.objects.count() == 2
+
+
+@pytest.mark.parametrize("path", [FORM, "/status/", "/admin/login/"])
+def test_an_unreadable_body_is_a_400_with_debug_on_too(
+    client: Client, settings: Settings, path: str
+) -> None:
+    """Django's DEBUG error page reads the body again to show it: the 400 must come first."""
+    settings.DEBUG = True
+    client.raise_request_exception = False
+    body, content_type = form_in("utf-16")
+    response = client.generic("POST", path, body, content_type=content_type)
+    assert response.status_code == 400
+    assert "We could not read what your browser sent" in text(response)
