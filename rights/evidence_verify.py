@@ -163,13 +163,19 @@ def verify(bundle: Any, key: str | None) -> list[str]:
         f"evidence bundle intact: {last} events of stream {stream}, "
         f"{len(checkpoints)} checkpoints ({witnessed} in the witness), {signatures}"
     ]
+    # The chain alone proves nothing against whoever can recompute it: every event must be
+    # under a signed, witnessed checkpoint (the service signs one as it builds a bundle), or
+    # removing the checkpoints would pass off a rewritten trail as an intact one.
     if covered < last:
-        lines.append(
-            f"note: events #{covered + 1} to #{last} are not yet covered by a signed checkpoint; "
-            "the chain alone vouches for them"
+        raise Broken(
+            f"event #{covered + 1}: not covered by a signed checkpoint (events #{covered + 1} "
+            f"to #{last}; checkpoints were removed from the bundle, or cut from its end)"
         )
     if witnessed < len(checkpoints):
-        lines.append(f"note: {len(checkpoints) - witnessed} checkpoints are not in the witness yet")
+        raise Broken(
+            f"{len(checkpoints) - witnessed} checkpoints have no witness line (the bundle was "
+            "altered, or built while the witness could not be written: build it again)"
+        )
     return lines
 
 

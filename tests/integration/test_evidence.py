@@ -20,8 +20,8 @@ from django.test import Client
 from django.urls import reverse
 
 import rights
-from rights import audit
-from rights.evidence import bundle_verify, evidence_bundle
+from rights import audit, evidence_verify
+from rights.evidence import evidence_bundle
 from rights.models import AuditCheckpoint, TakedownRequest
 from tests.integration.conftest import CommandRun
 from tests.integration.test_review_queue import staff_in
@@ -102,20 +102,47 @@ def test_the_bundle_holds_the_cases_events_checkpoints_and_witness_lines(
     assert "owner@example.org" not in json.dumps(bundle)
 
 
-def test_a_second_checkpoint_links_to_the_first(
+def test_a_second_checkpoint_links_to_the_first_and_the_bundle_signs_what_is_uncovered(
     case: TakedownRequest, tmp_path: Path, run_command: Callable[..., CommandRun]
 ) -> None:
     audit.append(stream=case.audit_stream(), actor="staff:1", action="note.added", data={})
     assert audit.checkpoint_create() is not None
     audit.append(stream=case.audit_stream(), actor="staff:1", action="note.added", data={})
     bundle = evidence_bundle(case=case)
-    first, second = bundle["checkpoints"]
+    # The event written after the last checkpoint is signed as the bundle is built.
+    first, second, third = bundle["checkpoints"]
     assert second["previous"] == first["signature"]
-    assert [first["witness"]["line"], second["witness"]["line"]] == [1, 2]
-    lines = bundle_verify(bundle, key=settings.AUDIT_SIGNING_KEY)
+    assert third["previous"] == second["signature"]
+    assert [c["witness"]["line"] for c in (first, second, third)] == [1, 2, 3]
     last = len(bundle["events"])
-    assert f"events #{last} to #{last} are not yet covered by a signed checkpoint" in lines[1]
+    assert third["heads"][bundle["stream"]][0] == last
     assert run_command("evidence_verify", str(write(tmp_path, bundle))).code == 0
+    # Built again with nothing new, it signs nothing more.
+    assert len(evidence_bundle(case=case)["checkpoints"]) == 3
+
+
+def test_a_rewritten_trail_without_its_checkpoints_is_refused(
+    bundle: dict[str, Any],
+    tmp_path: Path,
+    run_command: Callable[..., CommandRun],
+    standalone: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    """Whoever can recompute the chain can rewrite it; only the checkpoints stop them, so a
+    bundle whose events are not all under one is refused, not merely noted."""
+    forged = copy.deepcopy(bundle)
+    forged["events"][-1]["actor"] = "staff:999"
+    previous = forged["events"][-2]["hash"]
+    forged["events"][-1]["prev_hash"] = previous
+    forged["events"][-1]["hash"] = evidence_verify.event_hash(forged["events"][-1])
+    forged["head"]["hash"] = forged["events"][-1]["hash"]
+    forged["checkpoints"] = []
+    path = write(tmp_path, forged)
+    ours = run_command("evidence_verify", str(path))
+    assert ours.code == 1
+    assert "not covered by a signed checkpoint" in ours.stderr
+    theirs = standalone(path)
+    assert theirs.returncode == 1
+    assert "not covered by a signed checkpoint" in theirs.stderr
 
 
 # --- Verifying: the command and the standalone script agree ----------------------------------
