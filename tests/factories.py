@@ -37,6 +37,10 @@ class OutletDomainFactory(factory.django.DjangoModelFactory[OutletDomain]):
     outlet = factory.SubFactory(OutletFactory)
     domain = factory.Sequence(lambda n: f"outlet{n}.example")
     verified_at = factory.LazyFunction(timezone.now)
+    # A verified domain says how it was verified (the model's constraint insists).
+    verification_method = factory.LazyAttribute(
+        lambda o: "staff_attestation" if o.verified_at is not None else ""
+    )
 
 
 class ContentItemFactory(factory.django.DjangoModelFactory[ContentItem]):

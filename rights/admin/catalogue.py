@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from rights.admin.base import (
     FORMFIELD_OVERRIDES,
@@ -15,9 +20,22 @@ from rights.admin.base import (
     changed_fields,
     https_formfield,
 )
+from rights.errors import DomainError
 from rights.models import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.normalise import NormaliseError, host_of, normalise_domain, normalise_url
-from rights.services.catalogue import trust_record_delete, trust_record_save
+from rights.services.catalogue import (
+    DNS_TIMEOUT,
+    domain_attest,
+    domain_txt_name,
+    domain_txt_value,
+    domain_verification_start,
+    domain_verify_dns,
+    trust_record_delete,
+    trust_record_save,
+)
+
+# Verifying a domain changes what decides trust: the same permission as editing one.
+VERIFY_DOMAIN = "rights.change_outletdomain"
 
 
 def _actor(request: HttpRequest) -> str:
@@ -53,9 +71,11 @@ class TrustAuditedAdmin(ChangedFieldsOnlyAdmin):
 
 
 class OutletDomainForm(forms.ModelForm):
+    # Verification is never typed in: it is recorded by the verify page (DNS TXT record or a
+    # named staff attestation), with how, when and by whom.
     class Meta:
         model = OutletDomain
-        fields = ["domain", "verified_at", "staff_mail_only"]
+        fields = ["domain", "staff_mail_only"]
 
     def clean_domain(self) -> str:
         try:
@@ -64,11 +84,32 @@ class OutletDomainForm(forms.ModelForm):
             raise forms.ValidationError(f"The domain {exc}.") from exc
 
 
+def verification_summary(domain: OutletDomain) -> str:
+    if domain.verified_at is None:
+        return "unverified: lends no trust"
+    return f"{domain.get_verification_method_display()}, {domain.verified_at:%Y-%m-%d %H:%M}"
+
+
+def verify_link(domain: OutletDomain) -> str:
+    if domain.pk is None:
+        return "save the domain first, then verify it"
+    return format_html(
+        '<a href="{}">{}</a>',
+        reverse("admin:rights_outletdomain_verify", args=[domain.pk]),
+        verification_summary(domain) + " — verify…",
+    )
+
+
 class OutletDomainInline(admin.TabularInline):
     formfield_overrides = FORMFIELD_OVERRIDES
     model = OutletDomain
     form = OutletDomainForm
     extra = 0
+    readonly_fields = ["verification"]
+
+    @admin.display(description="verification")
+    def verification(self, obj: OutletDomain) -> str:
+        return verify_link(obj)
 
 
 class RightsContactForm(forms.ModelForm):
@@ -127,10 +168,100 @@ class OutletAdmin(TrustAuditedAdmin):
 @admin.register(OutletDomain)
 class OutletDomainAdmin(TrustAuditedAdmin):
     form = OutletDomainForm
-    list_display = ["domain", "outlet", "verified_at", "staff_mail_only"]
-    list_filter = [("verified_at", admin.EmptyFieldListFilter), "staff_mail_only", "outlet"]
+    fields = [
+        "outlet",
+        "domain",
+        "staff_mail_only",
+        "verification",
+        "verification_method",
+        "verified_at",
+        "verified_by",
+        "verification_note",
+    ]
+    readonly_fields = [
+        "verification",
+        "verification_method",
+        "verified_at",
+        "verified_by",
+        "verification_note",
+    ]
+    list_display = ["domain", "outlet", "verification_method", "verified_at", "staff_mail_only"]
+    list_filter = [
+        ("verified_at", admin.EmptyFieldListFilter),
+        "verification_method",
+        "staff_mail_only",
+        "outlet",
+    ]
     search_fields = ["domain", "outlet__name"]
     list_select_related = ["outlet"]
+    actions = ["verify_selected"]
+
+    @admin.display(description="verification")
+    def verification(self, obj: OutletDomain) -> str:
+        return verify_link(obj)
+
+    def has_verify_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(VERIFY_DOMAIN))
+
+    @admin.action(description="Verify the selected domain…", permissions=["verify"])
+    def verify_selected(
+        self, request: HttpRequest, queryset: QuerySet[OutletDomain]
+    ) -> HttpResponse | None:
+        ids = list(queryset.values_list("pk", flat=True)[:2])
+        if len(ids) != 1:
+            self.message_user(request, "Select one domain to verify.", level=messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:rights_outletdomain_verify", args=ids))
+
+    def get_urls(self) -> list[URLPattern]:
+        verify = path(
+            "<int:object_id>/verify/",
+            self.admin_site.admin_view(self.verify_view),
+            name="rights_outletdomain_verify",
+        )
+        return [verify, *super().get_urls()]
+
+    def verify_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The TXT record to create, a button that checks it, and a staff attestation form."""
+        if not self.has_verify_permission(request):
+            raise PermissionDenied
+        domain = get_object_or_404(
+            OutletDomain.objects.select_related("outlet", "verified_by"), pk=object_id
+        )
+        error, note = "", ""
+        if request.method == "POST":
+            step = request.POST.get("step", "")
+            note = request.POST.get("note", "")
+            try:
+                if step == "start":
+                    domain_verification_start(domain=domain, user=request.user)
+                    done = "A new token was issued: create the TXT record shown, then check it."
+                elif step == "dns":
+                    domain_verify_dns(domain=domain, user=request.user)
+                    done = f"{domain.domain} is verified by its DNS TXT record."
+                elif step == "attest":
+                    domain_attest(domain=domain, user=request.user, note=note)
+                    done = f"{domain.domain} is verified by your attestation."
+                else:
+                    raise DomainError("unknown step")
+            except DomainError as exc:
+                error = exc.message
+            else:
+                self.message_user(request, done)
+                return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Verify {domain.domain}",
+            "domain": domain,
+            "summary": verification_summary(domain),
+            "txt_name": domain_txt_name(domain),
+            "txt_value": domain_txt_value(domain),
+            "dns_timeout": DNS_TIMEOUT,
+            "error": error,
+            "note": note,
+        }
+        return TemplateResponse(request, "rights/admin/domain_verify.html", context)
 
 
 class ContentItemForm(forms.ModelForm):

@@ -7,7 +7,13 @@ from rights.models.cases import (
     TakedownRequest,
     Target,
 )
-from rights.models.catalogue import ContentItem, Outlet, OutletDomain, RightsContact
+from rights.models.catalogue import (
+    ContentItem,
+    DomainVerification,
+    Outlet,
+    OutletDomain,
+    RightsContact,
+)
 from rights.models.enforcement import (
     Audience,
     LadderRung,
@@ -27,6 +33,7 @@ __all__ = [
     "AuditStream",
     "Channel",
     "ContentItem",
+    "DomainVerification",
     "LadderRung",
     "Measure",
     "Notification",

@@ -29,12 +29,35 @@ class Outlet(models.Model):
         return f"outlet:{self.slug}"
 
 
+class DomainVerification(models.TextChoices):
+    DNS_TXT = "dns_txt", "DNS TXT record"
+    STAFF_ATTESTATION = "staff_attestation", "Staff attestation"
+
+
 class OutletDomain(models.Model):
-    """A domain an outlet has proved it controls; content from it (and its subdomains) is theirs."""
+    """A domain an outlet has proved it controls; content from it (and its subdomains) is theirs.
+
+    Only a verified domain lends trust, and its verification says how (a TXT record found at
+    `_rights-verify.<domain>`, or a named staff member's attestation), when and by whom.
+    """
 
     outlet = models.ForeignKey(Outlet, on_delete=models.CASCADE, related_name="domains")
     domain = models.CharField(max_length=253, unique=True, help_text="lower-case, IDNA (punycode)")
     verified_at = models.DateTimeField(null=True, blank=True)
+    verification_method = models.CharField(
+        max_length=20, choices=DomainVerification.choices, blank=True
+    )
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    verification_token = models.CharField(
+        max_length=64, blank=True, help_text="the value the TXT record must hold"
+    )
+    verification_note = models.TextField(blank=True)
     staff_mail_only = models.BooleanField(
         default=False,
         help_text=(
@@ -50,6 +73,17 @@ class OutletDomain(models.Model):
             models.CheckConstraint(
                 condition=models.Q(domain=Lower("domain")),
                 name="outletdomain_domain_lower",
+            ),
+            # Verified means verified somehow: never a date without the method that earned it.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(verified_at__isnull=True, verification_method="")
+                    | (
+                        models.Q(verified_at__isnull=False)
+                        & models.Q(verification_method__in=DomainVerification.values)
+                    )
+                ),
+                name="outletdomain_verified_how",
             ),
         ]
 

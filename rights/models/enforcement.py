@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -30,8 +31,18 @@ class Suppression(models.Model):
         blank=True,
         related_name="suppressions",
     )
+    reason = models.TextField(blank=True, help_text="why staff made the rule (empty for a case's)")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A rule is never deleted: lifting it keeps the row, with who lifted it and why.
     lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    lift_reason = models.TextField(blank=True)
 
     class Meta:
         constraints = [

@@ -15,6 +15,10 @@ from django.db.models import Q
 from rights.models import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.normalise import article_key, base_host, domain_within, host_of, spellings
 
+# A domain lends trust only once verified, and verified means it says how (DNS TXT record or a
+# named staff attestation; the model's constraint keeps the two together).
+VERIFIED = Q(verified_at__isnull=False) & ~Q(verification_method="")
+
 PUBLIC_PATH = re.compile(r"^/a/(?P<slug>[-a-zA-Z0-9_]+)/?$")
 
 
@@ -87,7 +91,7 @@ class Trust:
 def _domain_shared(domain: str, outlet_ids: set[int]) -> bool:
     """Another outlet holds a verified domain at or under `domain`."""
     return (
-        OutletDomain.objects.filter(verified_at__isnull=False)
+        OutletDomain.objects.filter(VERIFIED)
         .filter(Q(domain=domain) | Q(domain__endswith="." + domain))
         .exclude(outlet_id__in=outlet_ids)
         .exists()
@@ -122,9 +126,11 @@ def decide_trust(
         # outlet's verified domain under it is not this requester's to take down.
         return None
     verified: dict[int, list[OutletDomain]] = {}
-    for domain in OutletDomain.objects.filter(
-        outlet_id__in=outlet_ids, verified_at__isnull=False
-    ).select_related("outlet"):
+    for domain in (
+        OutletDomain.objects.filter(VERIFIED)
+        .filter(outlet_id__in=outlet_ids)
+        .select_related("outlet")
+    ):
         verified.setdefault(domain.outlet_id, []).append(domain)
 
     def owning_domain(item: ContentItem) -> OutletDomain | None:

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.text import slugify
 
-from rights.models import ContentItem, Outlet, OutletDomain, RightsContact
+from rights.models import ContentItem, DomainVerification, Outlet, OutletDomain, RightsContact
 from rights.normalise import host_of, normalise_url
 from rights.services.catalogue import trust_record_save
 
@@ -353,6 +353,8 @@ class Command(BaseCommand):
                             outlet=outlet,
                             domain=name,
                             verified_at=VERIFIED_AT,
+                            verification_method=DomainVerification.STAFF_ATTESTATION,
+                            verification_note="a demo outlet's domain, attested by the seed",
                             staff_mail_only=staff_only,
                         )
                         trust_record_save(record=domain, actor=ACTOR)
