@@ -42,7 +42,7 @@ def transition(
         current = getattr(locked, machine.field)
         if not is_allowed(label, current, to_state):
             raise TransitionNotAllowed(
-                f"a {machine.name} cannot go from {current!r} to {to_state!r}",
+                f"a {machine.name} cannot go from {str(current)!r} to {str(to_state)!r}",
                 field=machine.field,
             )
         event_data: dict[str, Any] = {"id": locked.pk, "from": current, "to": to_state}

@@ -25,8 +25,12 @@ SECRET_PATH = re.compile(r"/(status|confirm)/[^/\s?#\"']{16,}")
 UNREADABLE_REQUEST = (BadRequest, MultiPartParserError)
 
 
+# An address typed into a search (the console's `?q=someone@example.org`) lands in request lines.
+EMAIL = re.compile(r"[^\s/?&=#\"'<>]+(?:@|%40)[^\s/?&=#\"'<>]+")
+
+
 def redact(text: str) -> str:
-    return SECRET_PATH.sub(r"/\1/[redacted]", text)
+    return EMAIL.sub("[address]", SECRET_PATH.sub(r"/\1/[redacted]", text))
 
 
 def unreadable_request(record: logging.LogRecord) -> bool:

@@ -697,3 +697,16 @@ def test_secret_links_never_reach_the_logs(client: Client, rejected: TakedownReq
     )
     RedactSecretLinks().filter(line)
     assert token not in line.getMessage()
+
+
+def test_addresses_searched_for_never_reach_the_logs() -> None:
+    for request_line in (
+        '"GET /admin/rights/requester/?q=someone@example.org HTTP/1.1" 200 0',
+        '"GET /admin/rights/takedownrequest/?q=someone%40example.org&o=1 HTTP/1.1" 200 0',
+    ):
+        line = logging.LogRecord(
+            "django.server", logging.INFO, __file__, 1, request_line, None, None
+        )
+        RedactSecretLinks().filter(line)
+        assert "someone" not in line.getMessage()
+        assert "[address]" in line.getMessage()
