@@ -3,26 +3,164 @@ letters), the outbox and the sweeper's heartbeat."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
-from rights.admin.base import ViewOnlyAdmin
+from rights.admin.base import FORMFIELD_OVERRIDES, ViewOnlyAdmin
 from rights.admin.permissions import RETRY_REMOVAL_EFFECT
 from rights.errors import DomainError
 from rights.models import LadderRung, Notification, RemovalEffect, Suppression, SweeperRun
 from rights.services import effects
+from rights.services.suppression import check_rule_value, suppression_add, suppression_lift
+
+ADD_SUPPRESSION = "rights.add_suppression"
+# Lifting a rule is the one change a rule ever sees.
+LIFT_SUPPRESSION = "rights.change_suppression"
+ADD_FIELDS = ("kind", "value", "reason")
+VIEW_FIELDS = (
+    *ADD_FIELDS,
+    "case",
+    "content_item",
+    "created_at",
+    "lifted_at",
+    "lifted_by",
+    "lift_reason",
+)
+
+
+class SuppressionAddForm(forms.ModelForm):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Why the rule is needed (kept on the rule; the audit trail keeps a digest).",
+    )
+
+    class Meta:
+        model = Suppression
+        fields = ["kind", "value", "reason"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if cleaned.get("kind") and cleaned.get("value"):
+            try:
+                cleaned["value"] = check_rule_value(kind=cleaned["kind"], value=cleaned["value"])
+            except DomainError as exc:
+                self.add_error(exc.field or None, exc.message)
+            else:
+                if Suppression.objects.filter(
+                    kind=cleaned["kind"], value=cleaned["value"], lifted_at__isnull=True
+                ).exists():
+                    self.add_error(
+                        "value", f"An active rule already suppresses {cleaned['value']}."
+                    )
+        return cleaned
+
+    def validate_unique(self) -> None:
+        # The active-rule check above says it in words; the service makes the row.
+        return None
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(ViewOnlyAdmin):
-    """Read-only: suppressions are created and lifted by the enforcement services, with the
-    audit event that explains why."""
+class SuppressionAdmin(admin.ModelAdmin):
+    """Rules are made and lifted only through the suppression service, which audits each: the
+    `admin` role adds a rule (with its reason) and lifts one (with its reason) through an action
+    with a confirmation page. A rule's fields are otherwise read-only, and no rule is deleted."""
 
-    list_display = ["kind", "value", "case", "content_item", "created_at", "lifted_at"]
+    formfield_overrides = FORMFIELD_OVERRIDES
+    list_display = [
+        "kind",
+        "value",
+        "case",
+        "content_item",
+        "created_at",
+        "lifted_at",
+        "lift_reason",
+    ]
     list_filter = ["kind", ("lifted_at", admin.EmptyFieldListFilter)]
     search_fields = ["value", "=case__reference"]
-    list_select_related = ["case", "content_item"]
+    list_select_related = ["case", "content_item", "lifted_by"]
+    readonly_fields = ["created_at", "lifted_at", "lifted_by", "lift_reason"]
+    actions = ["lift_selected"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(ADD_SUPPRESSION))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_lift_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(LIFT_SUPPRESSION))
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = SuppressionAddForm
+            kwargs["fields"] = list(ADD_FIELDS)
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return ADD_FIELDS if obj is None else VIEW_FIELDS
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return () if obj is None else VIEW_FIELDS
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool
+    ) -> None:
+        rule = suppression_add(
+            kind=form.cleaned_data["kind"],
+            value=form.cleaned_data["value"],
+            reason=form.cleaned_data["reason"],
+            user=request.user,
+        )
+        obj.pk = rule.pk
+        obj.created_at = rule.created_at
+
+    @admin.action(description="Lift the selected rules…", permissions=["lift"])
+    def lift_selected(
+        self, request: HttpRequest, queryset: QuerySet[Suppression]
+    ) -> TemplateResponse | None:
+        rules = list(queryset.filter(lifted_at__isnull=True).select_related("case"))
+        reason = request.POST.get("reason", "").strip()
+        error = ""
+        if request.POST.get("post") == "yes":
+            if not reason:
+                error = "Say why the rules are lifted."
+            else:
+                lifted = sum(
+                    suppression_lift(
+                        rule=rule,
+                        actor=f"staff:{request.user.pk}",
+                        reason=reason,
+                        user=request.user,
+                    )
+                    for rule in rules
+                )
+                self.message_user(request, f"{lifted} rule(s) lifted.")
+                return None
+        if not rules:
+            self.message_user(request, "None of the selected rules is active.", messages.WARNING)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Lift suppression rules",
+            "rules": rules,
+            "reason": reason,
+            "error": error,
+            "action_name": "lift_selected",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "rights/admin/suppression_lift_confirm.html", context)
 
 
 @admin.register(LadderRung)

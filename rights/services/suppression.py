@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import Q
 
 from rights import audit, clock
+from rights.errors import DomainError
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
-from rights.normalise import NormaliseError, article_key, normalise_url, prefix_key, spellings
+from rights.normalise import (
+    NormaliseError,
+    article_key,
+    normalise_domain,
+    normalise_url,
+    prefix_key,
+    spellings,
+)
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
 
 
@@ -20,6 +29,7 @@ def suppression_create(
     actor: str,
     case: TakedownRequest | None = None,
     content_item: ContentItem | None = None,
+    reason: str = "",
 ) -> Suppression:
     """Create the rule, or return the active one already standing for the same value."""
     with transaction.atomic():
@@ -27,7 +37,7 @@ def suppression_create(
             kind=kind,
             value=value,
             lifted_at__isnull=True,
-            defaults={"case": case, "content_item": content_item},
+            defaults={"case": case, "content_item": content_item, "reason": reason},
         )
         if created:
             audit.append(
@@ -38,24 +48,71 @@ def suppression_create(
                     "id": rule.pk,
                     "kind": kind,
                     "item": content_item.pk if content_item else None,
+                    # Staff's words may name people: the trail keeps a keyed digest only.
+                    **({"reason_digest": audit.text_digest(reason)} if reason else {}),
                 },
             )
     return rule
 
 
-def suppression_lift(*, rule: Suppression, actor: str) -> None:
+def check_rule_value(*, kind: str, value: str) -> str:
+    """The rule's value as `may_publish` compares it, or DomainError saying what is wrong."""
+    try:
+        if kind == SuppressionKind.DOMAIN:
+            # A public suffix is nobody's domain: a rule for it would stop whole registries.
+            return normalise_domain(value)
+        if kind in (SuppressionKind.EXACT, SuppressionKind.PREFIX):
+            return normalise_url(value)
+    except NormaliseError as exc:
+        raise DomainError(f"the value {exc}", field="value") from exc
+    raise DomainError(f"unknown kind of rule {kind!r}", field="kind")
+
+
+def suppression_add(*, kind: str, value: str, reason: str, user: Any) -> Suppression:
+    """A rule staff make by hand, with the reason for it (audited on the system stream).
+
+    Raises DomainError when the value is not a URL or domain, the reason is missing, or an
+    active rule already stands for the same value."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("say why the rule is needed", field="reason")
+    value = check_rule_value(kind=kind, value=value)
+    with transaction.atomic():
+        if Suppression.objects.filter(kind=kind, value=value, lifted_at__isnull=True).exists():
+            raise DomainError(f"an active rule already suppresses {value}", field="value")
+        return suppression_create(kind=kind, value=value, actor=f"staff:{user.pk}", reason=reason)
+
+
+def suppression_lift(
+    *, rule: Suppression, actor: str, reason: str, user: Any | None = None
+) -> bool:
+    """Lift the rule (the row stays, marked lifted, with who and why); False if it already was.
+
+    Audited on the case's stream when the rule came from a case, else on the system stream.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("say why the rule is lifted", field="reason")
     with transaction.atomic():
         locked = Suppression.objects.select_for_update().get(pk=rule.pk)
         if locked.lifted_at is not None:
-            return
+            return False
         locked.lifted_at = clock.now()
-        locked.save(update_fields=["lifted_at"])
+        locked.lifted_by = user
+        locked.lift_reason = reason
+        locked.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
         audit.append(
             stream=locked.case.audit_stream() if locked.case else audit.SYSTEM_STREAM,
             actor=actor,
             action="suppression.lifted",
-            data={"id": locked.pk},
+            data={
+                "id": locked.pk,
+                "kind": locked.kind,
+                "reason_digest": audit.text_digest(reason),
+                "staff": user.pk if user is not None else None,
+            },
         )
+    return True
 
 
 def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
@@ -77,7 +134,7 @@ def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
                     content_item_id=rule.content_item_id, case_id=case.pk
                 )
             if not needed:
-                suppression_lift(rule=rule, actor=actor)
+                suppression_lift(rule=rule, actor=actor, reason="the case was restored")
 
 
 def may_publish(url: str) -> bool:
