@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
@@ -23,7 +22,7 @@ from pytest_django.live_server_helper import LiveServer
 from rights.models import ContentItem, TakedownRequest
 from rights.services import review
 from rights.states import CaseState, ContentStatus
-from tests.e2e.conftest import local_context
+from tests.e2e.conftest import accessible, local_context
 from tests.factories import ContentItemFactory, telegraph
 from tests.reliability.conftest import requires_postgres
 from tests.stack import Stack, running_stack, wait_for
@@ -32,7 +31,6 @@ from tests.stack import Stack, running_stack, wait_for
 # fail-safe (at 92 %) act within the test.
 DEADLINE = 40
 CONFIRM_LINK = re.compile(r"https?://\S+/confirm/\S+/")
-SERIOUS = {"serious", "critical"}
 
 pytestmark = [
     pytest.mark.e2e,
@@ -71,17 +69,6 @@ def article(transactional_db: None) -> ContentItem:
         slug="hedgehog-crossing-saves-village-fete",
         source_url="https://www.telegraph.co.uk/news/2026/11/20/hedgehog-crossing-saves-village-fete/",
         title="Hedgehog crossing saves village fete from cancellation",
-    )
-
-
-def accessible(page: Page) -> None:
-    """axe-core in the page as it stands: no serious or critical violation (WCAG 2.1 AA)."""
-    results = Axe().run(
-        page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}
-    )
-    bad = [v for v in results.response["violations"] if v["impact"] in SERIOUS]
-    assert not bad, f"{page.url}: " + "; ".join(
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}" for v in bad
     )
 
 
