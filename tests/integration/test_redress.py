@@ -298,7 +298,7 @@ def test_mail_to_an_unproven_address_repeats_nothing_the_sender_typed(
     assert "phish.example" not in message.body
     assert "elsewhere.example" not in message.body
     assert "within 10 minutes" in message.body
-    assert "24" not in message.body
+    assert "24 hours" not in message.body
     html = message.alternatives[0][0]
     assert "phish.example" not in str(html)
 
