@@ -646,6 +646,26 @@ def verify(*, now: datetime | None = None, witness: Witness | None = None) -> Ve
         return _verify(now=now, witness=witness, mark=mark)
 
 
+def _check_link(event: AuditEvent, expected_seq: int, previous: str) -> None:
+    """One event in its chain: the next sequence number, linked to the event before it, and
+    matching its own hash; `AuditBroken` naming it otherwise."""
+    if event.seq != expected_seq:
+        raise AuditBroken(
+            f"sequence number {event.seq} where {expected_seq} was expected "
+            "(an event was deleted or inserted)",
+            event=event,
+        )
+    if event.prev_hash != previous:
+        raise AuditBroken(
+            "does not link to the event before it (events were reordered, inserted or deleted)",
+            event=event,
+        )
+    if event_hash(event) != event.hash:
+        raise AuditBroken(
+            "its contents do not match its hash (the event was modified)", event=event
+        )
+
+
 def verify_stream(stream: str, events: Sequence[AuditEvent], head: tuple[int, str] | None) -> None:
     """Check one stream's chain, as `verify` checks each (sequence, links, hashes, and the
     recorded head), from its events in order and its head (seq, hash); raise `AuditBroken` at
@@ -655,21 +675,7 @@ def verify_stream(stream: str, events: Sequence[AuditEvent], head: tuple[int, st
     for event in events:
         if event.stream != stream:
             raise AuditBroken(f"belongs to stream {event.stream!r}", event=event)
-        if event.seq != expected_seq:
-            raise AuditBroken(
-                f"sequence number {event.seq} where {expected_seq} was expected "
-                "(an event was deleted or inserted)",
-                event=event,
-            )
-        if event.prev_hash != previous:
-            raise AuditBroken(
-                "does not link to the event before it (events were reordered, inserted or deleted)",
-                event=event,
-            )
-        if event_hash(event) != event.hash:
-            raise AuditBroken(
-                "its contents do not match its hash (the event was modified)", event=event
-            )
+        _check_link(event, expected_seq, previous)
         previous = event.hash
         expected_seq += 1
     last = (expected_seq - 1, previous)
@@ -765,21 +771,7 @@ def _verify(*, now: datetime | None, witness: Witness, mark: int | None) -> Veri
             stream = event.stream
             seen.add(stream)
             expected_seq, previous = 1, GENESIS
-        if event.seq != expected_seq:
-            raise AuditBroken(
-                f"sequence number {event.seq} where {expected_seq} was expected "
-                "(an event was deleted or inserted)",
-                event=event,
-            )
-        if event.prev_hash != previous:
-            raise AuditBroken(
-                "does not link to the event before it (events were reordered, inserted or deleted)",
-                event=event,
-            )
-        if event_hash(event) != event.hash:
-            raise AuditBroken(
-                "its contents do not match its hash (the event was modified)", event=event
-            )
+        _check_link(event, expected_seq, previous)
         vouched_hash = vouched.pop((event.stream, event.seq), None)
         if vouched_hash is not None and vouched_hash != event.hash:
             raise AuditBroken("differs from what a signed checkpoint recorded", event=event)

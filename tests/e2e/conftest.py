@@ -4,11 +4,15 @@ module, and pages that never reach past the live server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from pytest_django.live_server_helper import LiveServer
+
+from tests.stack import Stack, running_stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -75,3 +79,23 @@ def accessible(page: Page, *, not_ours: dict[str, set[str]] | None = None) -> No
     assert not bad, f"{page.url}: " + "; ".join(
         f"{v['id']} ({v['impact']}): {[n['target'] for n in nodes]}" for v, nodes in bad
     )
+
+
+@pytest.fixture
+def stack(
+    transactional_db: None,
+    settings: Any,
+    tmp_path: Path,
+    live_server: LiveServer,
+    stack_deadline: int,
+) -> Iterator[Stack]:
+    """A real worker and beat behind the live server. The web (this process, the live server's
+    thread) and the worker keep the same clock and write the same links. Each module sets its
+    deadline with a `stack_deadline` fixture."""
+    settings.TAKEDOWN_DEADLINE = stack_deadline
+    settings.PUBLIC_BASE_URL = live_server.url
+    with running_stack(tmp_path, stack_deadline) as running:
+        running.env["PUBLIC_BASE_URL"] = live_server.url
+        running.start_worker()
+        running.start_beat()
+        yield running

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,7 +33,7 @@ from rights.states import CaseState, ContentStatus
 from tests.e2e.conftest import accessible, local_context
 from tests.factories import ContentItemFactory, telegraph
 from tests.reliability.conftest import requires_postgres
-from tests.stack import Stack, running_stack, wait_for
+from tests.stack import Stack, wait_for
 
 # Long enough that no rung of the ladder (reminder, escalation, fail-safe) fires during the test:
 # the queue shows the cases as a reviewer finds them, and only staff decisions move them.
@@ -80,16 +79,8 @@ def staff(username: str, role: str) -> Any:
 
 
 @pytest.fixture
-def stack(
-    transactional_db: None, settings: Any, tmp_path: Path, live_server: LiveServer
-) -> Iterator[Stack]:
-    settings.TAKEDOWN_DEADLINE = DEADLINE
-    settings.PUBLIC_BASE_URL = live_server.url
-    with running_stack(tmp_path, DEADLINE) as running:
-        running.env["PUBLIC_BASE_URL"] = live_server.url
-        running.start_worker()
-        running.start_beat()
-        yield running
+def stack_deadline() -> int:
+    return DEADLINE
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -25,7 +23,7 @@ from rights.states import CaseState, ContentStatus
 from tests.e2e.conftest import accessible, local_context
 from tests.factories import ContentItemFactory, telegraph
 from tests.reliability.conftest import requires_postgres
-from tests.stack import Stack, running_stack, wait_for
+from tests.stack import Stack, wait_for
 
 # Long enough for a person-paced form in a loaded CI machine, short enough to watch the
 # fail-safe (at 92 %) act within the test.
@@ -48,18 +46,8 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def stack(
-    transactional_db: None, settings: Any, tmp_path: Path, live_server: LiveServer
-) -> Iterator[Stack]:
-    # The web (this process, the live server's thread) and the worker keep the same clock and
-    # write the same links.
-    settings.TAKEDOWN_DEADLINE = DEADLINE
-    settings.PUBLIC_BASE_URL = live_server.url
-    with running_stack(tmp_path, DEADLINE) as running:
-        running.env["PUBLIC_BASE_URL"] = live_server.url
-        running.start_worker()
-        running.start_beat()
-        yield running
+def stack_deadline() -> int:
+    return DEADLINE
 
 
 @pytest.fixture
