@@ -134,7 +134,7 @@ def test_the_migration_makes_three_roles_with_their_permissions(db: None) -> Non
 
 # (page, reviewer, lead, admin): the status code each role gets.
 PAGES: list[tuple[str, int, int, int]] = [
-    ("index", 200, 200, 200),
+    ("index", 302, 200, 200),  # a reviewer's front page is the queue
     ("queue", 200, 200, 200),
     ("case", 200, 200, 200),
     ("requester", 200, 200, 200),
@@ -187,10 +187,15 @@ def test_staff_without_a_role_see_nothing(world: dict[str, Any]) -> None:
     assert "Review queue" not in index
 
 
-def test_the_front_page_leads_reviewers_to_the_queue(clients: dict[str, Client]) -> None:
-    reviewer = clients["reviewer"].get(reverse("admin:index")).content.decode()
-    assert 'data-testid="review-queue"' in reviewer
-    assert f'href="{QUEUE}?mine=1"' in reviewer
+def test_reviewers_land_on_the_queue_and_leads_on_a_front_page_leading_with_it(
+    clients: dict[str, Client],
+) -> None:
+    landing = clients["reviewer"].get(reverse("admin:index"))
+    assert landing.status_code == 302
+    assert landing["Location"] == QUEUE
+    lead = clients["lead"].get(reverse("admin:index")).content.decode()
+    assert 'data-testid="review-queue"' in lead
+    assert f'href="{QUEUE}?mine=1"' in lead
     admin = clients["admin"].get(reverse("admin:index")).content.decode()
     assert 'data-testid="review-queue"' not in admin
 
@@ -385,6 +390,19 @@ def test_staff_log_in_with_their_own_account(staff: dict[str, User]) -> None:
     response = login(PASSWORD)
     assert response.status_code == 302
     assert response["Location"] == QUEUE
+
+
+def test_a_reviewer_who_logs_in_lands_on_the_queue(staff: dict[str, User]) -> None:
+    # The login form sends staff to the console's front page (its hidden `next`).
+    form = Client().get(LOGIN).content.decode()
+    assert f'name="next" value="{reverse("admin:index")}"' in form
+    response = Client().post(
+        LOGIN,
+        {"username": "reviewer-1", "password": PASSWORD, "next": reverse("admin:index")},
+        follow=True,
+    )
+    assert response.redirect_chain[-1] == (QUEUE, 302)
+    assert response.status_code == 200
 
 
 def test_repeated_failed_logins_lock_out_until_the_cool_off(
