@@ -6,9 +6,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 # Typed URLs without a scheme are https (Django 6's default, and what every source uses).
 FORMFIELD_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
@@ -22,14 +23,31 @@ def https_formfield(field: models.Field[Any, Any], **kwargs: Any) -> forms.Field
     return field.formfield(**kwargs)
 
 
-class ViewOnlyAdmin(admin.ModelAdmin):
+class ConsoleAdmin(admin.ModelAdmin):
+    """Every list of the console: an action the user is not offered is refused (403).
+
+    Django's admin answers a posted action it does not offer with the list again, or "No action
+    selected": nothing runs, but a crafted post for an act the user may not do deserves a plain
+    refusal, and a log line as one.
+    """
+
+    formfield_overrides = FORMFIELD_OVERRIDES
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action and action not in self.get_actions(request):
+            raise PermissionDenied(f"the action {action!r} is not yours to run")
+        return super().changelist_view(request, extra_context)
+
+
+class ViewOnlyAdmin(ConsoleAdmin):
     """Everything visible, nothing writable through the admin.
 
     For the audit trail, and for records that only services may write (a direct edit would skip
     the transition table and the audit event that every change must leave behind).
     """
-
-    formfield_overrides = FORMFIELD_OVERRIDES
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -57,14 +75,12 @@ class ViewOnlyInline(admin.TabularInline):
         return False
 
 
-class ChangedFieldsOnlyAdmin(admin.ModelAdmin):
+class ChangedFieldsOnlyAdmin(ConsoleAdmin):
     """Save an edited row with `update_fields` limited to what the form changed.
 
     A plain `save()` writes every column from the row as it was read, so an edit that races a
     worker's transition would put the old state back; naming the changed fields cannot.
     """
-
-    formfield_overrides = FORMFIELD_OVERRIDES
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         if not change:

@@ -30,7 +30,7 @@ from rights.selectors_review import CasePage, TargetRow, case_page
 from rights.services import abuse, review
 from rights.services.decisions import SorInput, sor_draft
 from rights.statements import STATEMENTS_VERSION
-from rights.states import CaseState, TargetState
+from rights.states import CLOSED_CASE_STATES, CaseState, TargetState
 
 
 class TargetInline(ViewOnlyInline):
@@ -234,10 +234,23 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[TakedownRequest]:
         return queue.queue_annotate(super().get_queryset(request), queue.request_now(request))
 
+    class Media:
+        css = {"all": ["rights/console.css"]}
+        js = ["rights/console.js"]
+
     @admin.display(description="time left", ordering="deadline_at")
     def time_left(self, obj: TakedownRequest) -> str:
+        """The time left in words; the page's script counts it down from `data-left`."""
         words, overdue = queue.time_left_words(obj)
-        return format_html("<strong>{}</strong>", words) if overdue else words
+        left = getattr(obj, "time_left", None)
+        if left is None or obj.state in CLOSED_CASE_STATES:
+            return words
+        return format_html(
+            '<span class="time-left{}" data-left="{}">{}</span>',
+            " overdue" if overdue else "",
+            int(left.total_seconds()),
+            words,
+        )
 
     @admin.display(description="ladder", ordering="ladder_rank")
     def ladder_stage(self, obj: TakedownRequest) -> str:

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from rights.admin.base import FORMFIELD_OVERRIDES, ViewOnlyAdmin
+from rights.admin.base import ConsoleAdmin, ViewOnlyAdmin
 from rights.admin.permissions import RETRY_REMOVAL_EFFECT
 from rights.errors import DomainError
 from rights.models import LadderRung, Notification, RemovalEffect, Suppression, SweeperRun
@@ -66,12 +66,11 @@ class SuppressionAddForm(forms.ModelForm):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(ConsoleAdmin):
     """Rules are made and lifted only through the suppression service, which audits each: the
     `admin` role adds a rule (with its reason) and lifts one (with its reason) through an action
     with a confirmation page. A rule's fields are otherwise read-only, and no rule is deleted."""
 
-    formfield_overrides = FORMFIELD_OVERRIDES
     list_display = [
         "kind",
         "value",

@@ -249,13 +249,13 @@ def test_a_reviewer_cannot_restore_and_a_lead_can(
     case = world["removed"]
     reasons = {"reasons": "Removed in error: the requester was not the owner."}
     refused = post_action(clients["reviewer"], "restore_selected", case, **reasons)
-    assert refused.status_code == 302  # "No action selected": not one of theirs
+    assert refused.status_code == 403  # not one of theirs
     case.refresh_from_db()
     assert case.state == CaseState.REMOVED
     assert not AuditEvent.objects.filter(action="case.restored").exists()
 
-    # The admin role has no actions on cases at all: the post decides nothing.
-    post_action(clients["admin"], "approve_selected", world["open"])
+    # The admin role has no actions on cases at all: the post is refused, decides nothing.
+    assert post_action(clients["admin"], "approve_selected", world["open"]).status_code == 403
     assert TakedownRequest.objects.get(pk=world["open"].pk).state == CaseState.OPEN
 
     restored = post_action(clients["lead"], "restore_selected", case, **reasons)

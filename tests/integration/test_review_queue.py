@@ -5,6 +5,7 @@ with the cases."""
 from __future__ import annotations
 
 import importlib
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -159,6 +160,8 @@ def test_each_row_shows_what_a_reviewer_needs(rita: Client, colleague: User) -> 
         rung(late, name)
     row = row_of(rita, late.reference)
     assert "overdue by 1 h 0 min" in row
+    # The cell carries its seconds for the page's countdown, and stands out when overdue.
+    assert re.search(r'class="time-left overdue" data-left="-36\d\d">overdue by', row)
     assert "<strong>breached</strong>" in row
     assert 'alt="True"' in row
 
