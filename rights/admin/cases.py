@@ -106,6 +106,8 @@ def _decision_forms(page: CasePage, request: HttpRequest) -> list[DecisionForm]:
         forms.append(DecisionForm(name, title, button, kind, values, open_rows=page.open_targets))
 
     appeal = queue.is_appeal(case)
+    if queue.own_appeal(case, user):
+        return forms  # an appeal is decided by someone other than the first decider
     may = user.has_perm(DECIDE_APPEAL if appeal else DECIDE_CASE)
     if may and case.state in queue.AWAITING_DECISION and page.open_targets:
         removed = any(r.target.state == TargetState.REMOVED for r in page.targets)
@@ -324,6 +326,7 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
             "time_left": _time_left(case),
             "may_mark_unfounded": may_decide(request.user) and case.state in abuse.MARKABLE_STATES,
             "is_appeal": queue.is_appeal(case),
+            "own_appeal": queue.own_appeal(case, request.user),
             "evidence_url": _evidence_url(case),
         }
         request.current_app = self.admin_site.name

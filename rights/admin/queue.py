@@ -249,6 +249,11 @@ def is_appeal(case: TakedownRequest) -> bool:
     return case.appeal_round > 0 and case.state not in CLOSED_CASE_STATES
 
 
+def own_appeal(case: TakedownRequest, user: Any) -> bool:
+    """An appeal of this user's own decision: someone else decides it."""
+    return is_appeal(case) and case.first_decided_by_id == user.pk
+
+
 def decision_refusal(case: TakedownRequest, decision: Decision, user: Any) -> str | None:
     """Why `user` cannot make `decision` on `case` now, or None. A preview for the confirmation
     page and a permission check per case; the services still check everything themselves."""
@@ -261,7 +266,7 @@ def decision_refusal(case: TakedownRequest, decision: Decision, user: Any) -> st
                 f"the case is {label}: only removed content, or a case under appeal, "
                 "can be restored"
             )
-        if is_appeal(case) and case.first_decided_by_id == user.pk:
+        if own_appeal(case, user):
             return "an appeal is decided by someone other than the first decider; ask a colleague"
         if not getattr(case, "removed_count", 0):
             return "it removed nothing: there is nothing to restore"
@@ -269,7 +274,7 @@ def decision_refusal(case: TakedownRequest, decision: Decision, user: Any) -> st
     appeal = is_appeal(case)
     if not user.has_perm(perms.DECIDE_APPEAL if appeal else perms.DECIDE_CASE):
         return "you may not decide appeals" if appeal else "you may not decide cases"
-    if appeal and case.first_decided_by_id == user.pk:
+    if own_appeal(case, user):
         return "an appeal is decided by someone other than the first decider; ask a colleague"
     to_state = CaseState.APPROVED if decision is APPROVE else CaseState.REJECTED
     if not is_allowed("rights.TakedownRequest", case.state, to_state):

@@ -306,14 +306,18 @@ def test_the_first_decider_cannot_decide_the_appeal(
     case = untrusted(submit, item)
     review.case_reject(case=case, user_id=rita.pk, reasons="Not the owner.")
     requester.case_appeal(case=case, reasons="I am the owner.", actor="requester:1")
-    first = client_for(rita)
-    refused = first.post(page_url(case), form_values(first, case, "approve"))
+    first, other = client_for(rita), client_for(colin)
+    shown = first.get(page_url(case)).content.decode()
+    assert 'data-testid="decide-' not in shown  # no decision offered
+    assert "This appeal is against your own decision" in shown
+    # A decision posted anyway (the colleague's form, say) is refused, in words.
+    values = form_values(other, case, "approve")
+    refused = first.post(page_url(case), values)
     assert refused.status_code == 200
     assert "someone other than the first decider" in refused.content.decode()
     assert TakedownRequest.objects.get(pk=case.pk).state == CaseState.APPEALED
 
-    other = client_for(colin)
-    assert other.post(page_url(case), form_values(other, case, "approve")).status_code == 302
+    assert other.post(page_url(case), values).status_code == 302
     case.refresh_from_db()
     assert case.state == CaseState.APPROVED
     assert StatementOfReasons.objects.get(case=case, round=1).decided_by_id == colin.pk
