@@ -484,5 +484,7 @@ def case_close(case: TakedownRequest) -> TakedownRequest:
         return case
     case = transition(case, CaseState.REMOVED, actor=ACTOR)
     case_suppress_domain(case)
-    notify(case=case, kind="removed", audience=Audience.REQUESTER)
+    # Decided URL by URL, with some refused: the message says which were not removed, and why.
+    refused = case.targets.filter(state=TargetState.REJECTED).exists()
+    notify(case=case, kind="partly_removed" if refused else "removed", audience=Audience.REQUESTER)
     return case

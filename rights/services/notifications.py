@@ -45,6 +45,7 @@ SUBJECTS: dict[str, str] = {
     "appealed": "We received your appeal on request {ref}",
     "status_links": "Your takedown requests",
     "removed": "Your request {ref}: the content has been removed",
+    "partly_removed": "Your request {ref}: some content removed, the rest refused",
     "not_found": "Your request {ref}: we do not publish what it names",
     "suspended": "Your request {ref} was not accepted",
     "disabled": "Your request {ref}: the content has been disabled pending review",
@@ -135,6 +136,9 @@ def _context(notification: Notification) -> dict[str, Any]:
                 [t.url for t in targets if t.state == TargetState.NOT_FOUND] if verified else []
             ),
             not_found_count=sum(1 for t in targets if t.state == TargetState.NOT_FOUND),
+            removed_count=sum(1 for t in targets if t.state == TargetState.REMOVED),
+            refused=[t.url for t in targets if t.state == TargetState.REJECTED] if verified else [],
+            refused_count=sum(1 for t in targets if t.state == TargetState.REJECTED),
         )
         if notification.kind == "confirm":
             context["confirmation_url"] = links.confirmation_url(case)

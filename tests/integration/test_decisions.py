@@ -18,12 +18,14 @@ from rights.models import (
     AuditEvent,
     ContentItem,
     Measure,
+    Notification,
     StatementOfReasons,
     TakedownRequest,
     Target,
 )
 from rights.services import enforcement, requester, review
 from rights.services.decisions import SorInput, sor_draft
+from rights.services.notifications import render_message
 from rights.states import CaseState, ContentStatus, TargetState
 from tests.engine import drive, trusted, untrusted
 from tests.factories import ContentItemFactory
@@ -208,6 +210,14 @@ def test_per_url_decision_end_to_end(submit: Any, outlet: Any, rita: User) -> No
     assert case.state == CaseState.REMOVED
     states = {t.pk: t.state for t in targets_of(case)}
     assert states == {keep.pk: "rejected", gone[0].pk: "removed", gone[1].pk: "removed"}
+    # The requester is told what was removed and what was not, and why: not "removed".
+    assert not Notification.objects.filter(case=case, kind="removed").exists()
+    mail = render_message(Notification.objects.get(case=case, kind="partly_removed"))
+    assert mail.subject == f"Your request {case.reference}: some content removed, the rest refused"
+    assert "the content of 2 of them has been removed" in mail.body
+    assert "the other 1 we decided not to remove" in mail.body
+    assert reasons in mail.body
+    assert "Appeal: open your request's page" in mail.body
     statuses = {t.pk: t.content_item.status for t in targets_of(case) if t.content_item}
     assert statuses[keep.pk] == ContentStatus.RESTORED
     assert statuses[gone[0].pk] == statuses[gone[1].pk] == ContentStatus.REMOVED
