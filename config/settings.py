@@ -283,6 +283,10 @@ if REQUESTER_RETENTION_DAYS * 86400 < APPEAL_WINDOW:
         f"REQUESTER_RETENTION_DAYS ({REQUESTER_RETENTION_DAYS}) must be at least APPEAL_WINDOW "
         f"({APPEAL_WINDOW // 86400} days): a requester may still appeal until then"
     )
+# A domain verified by its TXT record is looked up again this often (seconds); found gone this
+# many times in a row, it is unverified and lends no trust until staff verify it anew.
+DOMAIN_RECHECK_INTERVAL = env_int("DOMAIN_RECHECK_INTERVAL", 86400, minimum=60)
+DOMAIN_RECHECK_LAPSE_AFTER = env_int("DOMAIN_RECHECK_LAPSE_AFTER", 3)
 TAKEDOWN_MAX_URLS = env_int("TAKEDOWN_MAX_URLS", 100)
 TAKEDOWN_MAX_EXPLANATION = env_int("TAKEDOWN_MAX_EXPLANATION", 10_000)
 # A whole-domain request may name at most this many articles (the fail-safe disables them all
@@ -476,6 +480,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": TaskName.REQUESTERS_RETENTION,
         "schedule": 3600,
         "options": {"expires": 3600},
+    },
+    "domains-recheck": {
+        "task": TaskName.DOMAINS_RECHECK,
+        "schedule": DOMAIN_RECHECK_INTERVAL,
+        "options": {"expires": DOMAIN_RECHECK_INTERVAL},
     },
 }
 

@@ -13,3 +13,4 @@ class TaskName(StrEnum):
     AUDIT_CHECKPOINT = "rights.audit_checkpoint"
     PING = "rights.ping"
     REQUESTERS_RETENTION = "rights.requesters_retention"
+    DOMAINS_RECHECK = "rights.domains_recheck"

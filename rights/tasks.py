@@ -13,7 +13,7 @@ from django.conf import settings
 
 from rights import audit
 from rights.dispatch import publish_now
-from rights.services import effects, enforcement, erasure, notifications, scheduling
+from rights.services import catalogue, effects, enforcement, erasure, notifications, scheduling
 from rights.task_names import TaskName
 
 
@@ -69,6 +69,13 @@ def requesters_retention(**kwargs: Any) -> int:
     """Erase the contact details of requesters whose every case closed more than
     REQUESTER_RETENTION_DAYS ago (GDPR Art. 5(1)(e)); a batch a run, the next run goes on."""
     return erasure.requesters_erase_expired()
+
+
+@shared_task(name=TaskName.DOMAINS_RECHECK)
+def domains_recheck(**kwargs: Any) -> dict[str, int]:
+    """Look every TXT-verified domain's record up again; a record gone several checks in a row
+    unverifies its domain (DOMAIN_RECHECK_LAPSE_AFTER)."""
+    return catalogue.domains_recheck()
 
 
 @shared_task(name=TaskName.PING)

@@ -177,6 +177,8 @@ class OutletDomainAdmin(TrustAuditedAdmin):
         "verified_at",
         "verified_by",
         "verification_note",
+        "rechecked_at",
+        "recheck_failures",
     ]
     readonly_fields = [
         "verification",
@@ -184,8 +186,17 @@ class OutletDomainAdmin(TrustAuditedAdmin):
         "verified_at",
         "verified_by",
         "verification_note",
+        "rechecked_at",
+        "recheck_failures",
     ]
-    list_display = ["domain", "outlet", "verification_method", "verified_at", "staff_mail_only"]
+    list_display = [
+        "domain",
+        "outlet",
+        "verification_method",
+        "verified_at",
+        "rechecked_at",
+        "staff_mail_only",
+    ]
     list_filter = [
         ("verified_at", admin.EmptyFieldListFilter),
         "verification_method",

@@ -58,6 +58,14 @@ class OutletDomain(models.Model):
         max_length=64, blank=True, help_text="the value the TXT record must hold"
     )
     verification_note = models.TextField(blank=True)
+    # A TXT-verified domain's record is looked up again on a schedule: consecutive lookups that
+    # found it gone, and when it was last looked up (rights.services.catalogue.domain_recheck).
+    recheck_failures = models.PositiveSmallIntegerField(
+        default=0, help_text="scheduled look-ups in a row that found the TXT record gone"
+    )
+    rechecked_at = models.DateTimeField(
+        null=True, blank=True, help_text="when the TXT record was last looked up on schedule"
+    )
     staff_mail_only = models.BooleanField(
         default=False,
         help_text=(

@@ -8,6 +8,7 @@ in the same transaction, so that any trust decision can be reconstructed later.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -15,12 +16,15 @@ from typing import Any
 import dns.exception
 import dns.name
 import dns.resolver
+from django.conf import settings
 from django.db import models, transaction
 
 from rights import audit, clock
 from rights.errors import DomainError
 from rights.models import ContentItem, DomainVerification, Outlet, OutletDomain, RightsContact
 from rights.normalise import NormaliseError, normalise_domain
+
+logger = logging.getLogger(__name__)
 
 # The fields of each record that decide trust; a change to any of them is audited.
 TRUST_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
@@ -253,12 +257,14 @@ def _domain_verified(
         locked.verification_method = method
         locked.verified_by = user
         locked.verification_note = note
+        locked.recheck_failures = 0
         locked.save(
             update_fields=[
                 "verified_at",
                 "verification_method",
                 "verified_by",
                 "verification_note",
+                "recheck_failures",
             ]
         )
         _audit_domain(
@@ -302,3 +308,82 @@ def domain_attest(*, domain: OutletDomain, user: Any, note: str) -> OutletDomain
     return _domain_verified(
         domain=domain, user=user, method=DomainVerification.STAFF_ATTESTATION, note=note
     )
+
+
+# Lookups that prove a record gone (as opposed to a lookup that failed: a timeout says nothing).
+RECORD_GONE = frozenset({"dns_nxdomain", "dns_no_txt", "dns_token_mismatch"})
+RECHECK_ACTOR = "system:domain-recheck"
+
+
+def domain_recheck(
+    *,
+    domain: OutletDomain,
+    resolver: dns.resolver.Resolver | None = None,
+    timeout: float = DNS_TIMEOUT,
+) -> str:
+    """Look a TXT-verified domain's record up again: "held", "gone" (counted), "lapsed" (gone
+    DOMAIN_RECHECK_LAPSE_AFTER times in a row: the domain is unverified, and lends no trust, until
+    staff verify it anew), or "unknown" (the lookup failed: nothing is counted). Each finding of
+    the record gone, and a lapse, is audited on the outlet's stream."""
+    try:
+        check_domain_txt(domain=domain, resolver=resolver, timeout=timeout)
+    except DomainError as exc:
+        if exc.code not in RECORD_GONE:
+            logger.warning("domain re-check of %s: %s", domain.domain, exc.message)
+            return "unknown"
+        gone: str | None = exc.code
+    else:
+        gone = None
+    with transaction.atomic():
+        locked = OutletDomain.objects.select_for_update().select_related("outlet").get(pk=domain.pk)
+        if (
+            locked.verification_method != DomainVerification.DNS_TXT
+            or locked.verification_token != domain.verification_token
+        ):
+            return "unknown"  # verified anew, or otherwise, meanwhile: this lookup is stale
+        locked.rechecked_at = clock.now()
+        if gone is None:
+            locked.recheck_failures = 0
+            locked.save(update_fields=["rechecked_at", "recheck_failures"])
+            return "held"
+        locked.recheck_failures += 1
+        fields = ["rechecked_at", "recheck_failures"]
+        lapsed = locked.recheck_failures >= settings.DOMAIN_RECHECK_LAPSE_AFTER
+        _audit_domain(
+            locked,
+            actor=RECHECK_ACTOR,
+            action="domain.recheck_failed",
+            record=domain_txt_name(locked),
+            finding=gone,
+            failures=locked.recheck_failures,
+        )
+        if lapsed:
+            locked.verified_at = None
+            locked.verification_method = ""
+            locked.verified_by = None
+            locked.verification_note = (
+                f"TXT record at {domain_txt_name(locked)} gone in "
+                f"{locked.recheck_failures} re-checks in a row"
+            )
+            fields += ["verified_at", "verification_method", "verified_by", "verification_note"]
+            _audit_domain(locked, actor=RECHECK_ACTOR, action="domain.verification_lapsed")
+            logger.warning(
+                "domain %s is no longer verified: its TXT record is gone (%s)",
+                locked.domain,
+                gone,
+            )
+        locked.save(update_fields=fields)
+        return "lapsed" if lapsed else "gone"
+
+
+def domains_recheck(
+    *, resolver: dns.resolver.Resolver | None = None, timeout: float = DNS_TIMEOUT
+) -> dict[str, int]:
+    """Re-check every TXT-verified domain, least recently checked first; counts by finding."""
+    counts = {"held": 0, "gone": 0, "lapsed": 0, "unknown": 0}
+    domains = OutletDomain.objects.filter(
+        verification_method=DomainVerification.DNS_TXT, verified_at__isnull=False
+    ).order_by(models.F("rechecked_at").asc(nulls_first=True), "pk")
+    for domain in domains:
+        counts[domain_recheck(domain=domain, resolver=resolver, timeout=timeout)] += 1
+    return counts

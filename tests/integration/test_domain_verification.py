@@ -15,6 +15,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -23,10 +24,12 @@ from rights.errors import DomainError
 from rights.models import AuditEvent, Outlet, OutletDomain, TakedownRequest
 from rights.services.catalogue import (
     domain_attest,
+    domain_recheck,
     domain_txt_name,
     domain_txt_value,
     domain_verification_start,
     domain_verify_dns,
+    domains_recheck,
     trust_record_save,
 )
 from rights.states import CaseState
@@ -219,6 +222,92 @@ def test_renaming_a_verified_domain_unverifies_it(domain: OutletDomain, admin_us
 
 
 # --- Trust ---------------------------------------------------------------------------------
+
+
+# --- Scheduled re-checks of the TXT record ----------------------------------------------------
+
+
+@pytest.fixture
+def txt_verified(domain: OutletDomain, admin_user_: User, dns_server: LoopbackDNS) -> OutletDomain:
+    domain_verification_start(domain=domain, user=admin_user_)
+    dns_server.txt[domain_txt_name(domain)] = [domain_txt_value(domain)]
+    return domain_verify_dns(domain=domain, user=admin_user_, resolver=dns_server.resolver())
+
+
+def test_a_record_still_there_keeps_the_domain_verified(
+    txt_verified: OutletDomain, dns_server: LoopbackDNS
+) -> None:
+    before = len(_events(txt_verified.outlet))
+    assert domains_recheck(resolver=dns_server.resolver()) == {
+        "held": 1,
+        "gone": 0,
+        "lapsed": 0,
+        "unknown": 0,
+    }
+    txt_verified.refresh_from_db()
+    assert txt_verified.verification_method == "dns_txt"
+    assert txt_verified.rechecked_at is not None
+    assert len(_events(txt_verified.outlet)) == before  # a routine finding is not an event
+
+
+def test_a_record_gone_in_several_checks_in_a_row_unverifies_the_domain(
+    txt_verified: OutletDomain, dns_server: LoopbackDNS, settings: Any, submit: Any
+) -> None:
+    settings.DOMAIN_RECHECK_LAPSE_AFTER = 3
+    resolver = dns_server.resolver()
+    del dns_server.txt[domain_txt_name(txt_verified)]
+    assert domain_recheck(domain=txt_verified, resolver=resolver) == "gone"
+    # A lookup that fails says nothing about the record: not counted, not audited.
+    dns_server.silent = True
+    assert domain_recheck(domain=txt_verified, resolver=resolver, timeout=0.3) == "unknown"
+    dns_server.silent = False
+    # Back in time: the count starts again.
+    dns_server.txt[domain_txt_name(txt_verified)] = [domain_txt_value(txt_verified)]
+    assert domain_recheck(domain=txt_verified, resolver=resolver) == "held"
+    txt_verified.refresh_from_db()
+    assert txt_verified.recheck_failures == 0
+
+    dns_server.txt[domain_txt_name(txt_verified)] = ["rights-verify=another-token"]
+    assert [domain_recheck(domain=txt_verified, resolver=resolver) for _ in range(3)] == [
+        "gone",
+        "gone",
+        "lapsed",
+    ]
+    _unverified(txt_verified)
+    assert "gone in 3 re-checks in a row" in txt_verified.verification_note
+    events = _events(txt_verified.outlet)
+    assert [e.action for e in events].count("domain.recheck_failed") == 4
+    assert events[-1].action == "domain.verification_lapsed"
+    assert events[-1].actor == "system:domain-recheck"
+    assert events[-2].data["finding"] == "dns_token_mismatch"
+    # Lapsed, it lends no trust, and the schedule no longer looks it up.
+    item = ContentItemFactory.create(
+        outlet=txt_verified.outlet, source_domain="morningpost.example"
+    )
+    case = submit(
+        channel="staff",
+        email="desk@morningpost.example",
+        email_verified=True,
+        actor="staff:test",
+        urls=[item.source_url],
+    ).case
+    assert case.state == CaseState.IN_REVIEW
+    assert domains_recheck(resolver=resolver) == {"held": 0, "gone": 0, "lapsed": 0, "unknown": 0}
+
+
+def test_attested_domains_are_not_looked_up(
+    domain: OutletDomain, admin_user_: User, dns_server: LoopbackDNS
+) -> None:
+    domain_attest(domain=domain, user=admin_user_, note="Known to us.")
+    assert domains_recheck(resolver=dns_server.resolver())["held"] == 0
+    domain.refresh_from_db()
+    assert domain.verification_method == "staff_attestation"
+
+
+def test_the_recheck_is_on_the_schedule() -> None:
+    entry = django_settings.CELERY_BEAT_SCHEDULE["domains-recheck"]
+    assert entry["task"] == "rights.domains_recheck"
+    assert entry["schedule"] == django_settings.DOMAIN_RECHECK_INTERVAL == 86400
 
 
 def test_an_unverified_domain_lends_no_trust(
