@@ -79,6 +79,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 
 INSTALLED_APPS = [
+    # First, so that its templates/admin/ (the console's stylesheet on every page, a labelled
+    # search box) take the place of the admin's own; nothing else of the admin's is replaced.
+    "rights",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -91,7 +94,6 @@ INSTALLED_APPS = [
     "django_ratelimit",
     # Locks out repeated failed staff logins (settings under "Staff logins" below).
     "axes",
-    "rights",
 ]
 
 MIDDLEWARE = [

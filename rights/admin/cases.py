@@ -237,7 +237,6 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
         return queue.queue_annotate(super().get_queryset(request), queue.request_now(request))
 
     class Media:
-        css = {"all": ["rights/console.css"]}
         js = ["rights/console.js"]
 
     @admin.display(description="time left", ordering="deadline_at")
