@@ -13,7 +13,12 @@ A bundle (format "rights-evidence-bundle", version 1) holds:
   and `witness`: the checkpoint's line in the witness (AUDIT_WITNESS), verbatim, with its line
   number, or null when it is not in the witness yet;
 - `case`: the case's reference, channel, state and clock as the database holds them, for the
-  reader; nothing vouches for these fields.
+  reader; only the bundle's signature vouches for these fields;
+- `signed`: the service's Ed25519 signature over all of the above (`alg`, `public_key`,
+  `signature`). The evidence key is derived from AUDIT_SIGNING_KEY, so there is no second
+  secret to keep; its public half is published at /.well-known/rights-evidence-key and printed
+  by `manage.py evidence_key`, so a third party can check who issued a bundle. Rotating
+  AUDIT_SIGNING_KEY rotates it: bundles issued before verify with the key published then.
 
 `bundle_verify` checks a bundle with rights/evidence_verify.py, the standard-library verifier a
 third party runs too: one verifier, whose encoding must agree with the service's (rights.audit)
@@ -22,9 +27,14 @@ for any real bundle to verify.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.conf import settings
 from django.db.models import OuterRef, Subquery
 
 from rights import audit, clock
@@ -34,6 +44,36 @@ from rights.models import AuditCheckpoint, AuditEvent, AuditStream, TakedownRequ
 BUNDLE_FORMAT = standalone.BUNDLE_FORMAT
 BUNDLE_VERSION = standalone.BUNDLE_VERSION
 EVENT_FIELDS = standalone.EVENT_FIELDS
+# What the evidence key's seed is derived for: a key for this one use, from the audit key.
+KEY_PURPOSE = b"rights evidence bundle ed25519 key v1"
+
+
+# --- The evidence key ---------------------------------------------------------------------------
+
+
+def _private_key() -> Ed25519PrivateKey:
+    seed = hmac.new(settings.AUDIT_SIGNING_KEY.encode("utf-8"), KEY_PURPOSE, hashlib.sha256)
+    return Ed25519PrivateKey.from_private_bytes(seed.digest())
+
+
+def evidence_public_key() -> str:
+    """The public half of the service's evidence key, as hex: what verifiers are given."""
+    raw = _private_key().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return raw.hex()
+
+
+def bundle_sign(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle with its `signed` member: Ed25519 over the canonical encoding of the rest."""
+    key = _private_key()
+    signature = key.sign(standalone.signed_part(bundle))
+    return {
+        **bundle,
+        "signed": {
+            "alg": standalone.SIGNATURE_ALG,
+            "public_key": evidence_public_key(),
+            "signature": signature.hex(),
+        },
+    }
 
 
 # --- Building -----------------------------------------------------------------------------------
@@ -90,7 +130,7 @@ def evidence_bundle(
         .order_by("pk")
     )
     lines = _witness_lines({checkpoint.pk for checkpoint in checkpoints}, witness)
-    return {
+    bundle = {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
         "generated_at": audit.format_time(clock.now()),
@@ -118,6 +158,7 @@ def evidence_bundle(
             for checkpoint in checkpoints
         ],
     }
+    return bundle_sign(bundle)
 
 
 def _time_or_none(moment: datetime | None) -> str | None:
@@ -132,6 +173,6 @@ def _time_or_none(moment: datetime | None) -> str | None:
 BundleBroken = standalone.Broken
 
 
-def bundle_verify(bundle: Any, *, key: str | None) -> list[str]:
+def bundle_verify(bundle: Any, *, key: str | None, public_key: str | None) -> list[str]:
     """The verdict's lines for an intact bundle; BundleBroken naming the first fault."""
-    return standalone.verify(bundle, key)
+    return standalone.verify(bundle, key, public_key)

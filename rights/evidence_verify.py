@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Verify a takedown case's evidence bundle, offline, with the Python standard library only.
+"""Verify a takedown case's evidence bundle, offline, with Python and the `cryptography` package.
 
-    python3 evidence_verify.py bundle.json                    # chain, head, digests, witness
-    AUDIT_SIGNING_KEY=... python3 evidence_verify.py bundle.json   # and the signatures
+    python3 evidence_verify.py bundle.json --public-key HEX        # what a third party runs
+    AUDIT_SIGNING_KEY=... python3 evidence_verify.py bundle.json   # and the checkpoints' HMACs
 
-Exit status 0 when the bundle is intact, 1 naming the first event or checkpoint at fault, 2
-when the file cannot be read.
+HEX is the service's evidence key, which it publishes at /.well-known/rights-evidence-key (and
+`python manage.py evidence_key` prints). Exit status 0 when the bundle is intact and, given a
+key, signed with it; 1 naming the first event, checkpoint or signature at fault; 2 when the
+file cannot be read or the signature cannot be checked (`pip install cryptography`).
 
 What it proves. Every event's SHA-256 hash is recomputed from its fields in the canonical
 encoding below, and each event must link to the one before it (its `prev_hash`), from the
@@ -14,17 +16,20 @@ event removed, inserted or moved, fails, naming the event. Each signed checkpoin
 recomputed from its heads, and the case's head it signs must be an event of the bundle with
 that hash, so cutting events that a checkpoint covers fails too. Each checkpoint must agree
 field for field with its line from the witness, the copy of every checkpoint the service
-writes outside its database. With the signing key (AUDIT_SIGNING_KEY, held by the service's
-operator) the checkpoints' HMAC-SHA256 signatures are checked as well. Without the key, a third
-party can verify the chain and its agreement with the witness's heads, but not the signatures:
-that the checkpoints were made by the service is then vouched for by the witness only.
+writes outside its database. Hashes alone prove nothing about who made them: the service signs
+the whole bundle with its Ed25519 evidence key (`signed`), so anyone holding the published
+public key can check that the service issued this bundle, unaltered. With the audit signing key
+(AUDIT_SIGNING_KEY, held by the service's operator) the checkpoints' HMAC-SHA256 signatures are
+checked as well.
 
 Canonical encoding of an event (version 1): the UTF-8 bytes of JSON with keys sorted,
 separators "," and ":", and no ASCII escaping, of
     {"v": 1, "stream", "seq", "created_at" ("YYYY-MM-DDTHH:MM:SS.ffffffZ", UTC), "actor",
      "action", "data", "prev_hash"}
 A checkpoint's digest is SHA-256 of the same encoding of {"created_at", "heads", "previous"};
-its signature is HMAC-SHA256 of the digest's hex text under the signing key.
+its signature is HMAC-SHA256 of the digest's hex text under the signing key. The bundle's
+signature is Ed25519 over the same encoding of the whole bundle without its `signed` member;
+`signed` is {"alg": "ed25519", "public_key": hex, "signature": hex}.
 
 This file is a copy of the service's rules (rights/audit.py, rights/evidence.py) that needs
 nothing of the service: its tests run it on real bundles so that the two cannot drift.
@@ -32,6 +37,7 @@ nothing of the service: its tests run it on real bundles so that the two cannot 
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
 import json
@@ -41,8 +47,18 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+except ImportError:  # the chain can be checked without it; the bundle's signature cannot
+    HAVE_CRYPTOGRAPHY = False
+else:
+    HAVE_CRYPTOGRAPHY = True
+
 BUNDLE_FORMAT = "rights-evidence-bundle"
-BUNDLE_VERSION = 1
+# Version 2: the bundle is signed with the service's Ed25519 evidence key (`signed`).
+BUNDLE_VERSION = 2
+SIGNATURE_ALG = "ed25519"
 ENCODING_VERSION = 1
 WITNESS_VERSION = 1
 GENESIS = "0" * 64
@@ -54,6 +70,10 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 
 class Broken(Exception):
     pass
+
+
+class Unverifiable(Exception):
+    """The signature cannot be checked here (no `cryptography`): not a verdict on the bundle."""
 
 
 def canonical(value: Any) -> bytes:
@@ -92,7 +112,36 @@ def event_hash(event: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
-def verify(bundle: Any, key: str | None) -> list[str]:
+def signed_part(bundle: dict[str, Any]) -> bytes:
+    """What the bundle's signature covers: the whole bundle but its `signed` member."""
+    return canonical({name: value for name, value in bundle.items() if name != "signed"})
+
+
+def verify_signature(bundle: dict[str, Any], public_key: str | None) -> str:
+    """Check the bundle's Ed25519 signature against `public_key` (hex), obtained from the
+    service, not from the bundle; a line for the verdict. Without a key, says it is unchecked."""
+    signed = bundle.get("signed")
+    if not isinstance(signed, dict) or signed.get("alg") != SIGNATURE_ALG:
+        raise Broken("the bundle is not signed (no `signed` member with alg ed25519)")
+    claimed = str(signed.get("public_key", "")).lower()
+    if public_key is None:
+        return (
+            f"bundle signature NOT checked: no --public-key given (the bundle names key "
+            f"{claimed[:16]}…; compare the service's published key, then pass it)"
+        )
+    if claimed != public_key.strip().lower():
+        raise Broken("the bundle is signed with another key than the one given")
+    if not HAVE_CRYPTOGRAPHY:
+        raise Unverifiable("checking the signature needs the `cryptography` package")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(claimed))
+        key.verify(bytes.fromhex(str(signed.get("signature", ""))), signed_part(bundle))
+    except (ValueError, InvalidSignature) as exc:
+        raise Broken("the bundle's signature does not match its contents (it was altered)") from exc
+    return f"bundle signed by the service's evidence key {claimed[:16]}…"
+
+
+def verify(bundle: Any, key: str | None, public_key: str | None = None) -> list[str]:
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise Broken(f"not an evidence bundle (format is not {BUNDLE_FORMAT!r})")
     if bundle.get("version") != BUNDLE_VERSION:
@@ -176,7 +225,8 @@ def verify(bundle: Any, key: str | None) -> list[str]:
             f"{len(checkpoints) - witnessed} checkpoints have no witness line (the bundle was "
             "altered, or built while the witness could not be written: build it again)"
         )
-    return lines
+    # Last, so that a fault above is named where it is; then who issued the bundle.
+    return [*lines, verify_signature(bundle, public_key)]
 
 
 def parse_witness_line(text: str) -> dict[str, Any]:
@@ -270,22 +320,32 @@ def verify_checkpoint(
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[1] in {"-h", "--help"}:
-        print(__doc__.strip() if __doc__ else "", file=sys.stderr)
-        print("\nusage: python3 evidence_verify.py BUNDLE.json", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(
+        prog="evidence_verify.py",
+        description=__doc__.strip().splitlines()[0] if __doc__ else None,
+        epilog="See the top of this file for what is checked.",
+    )
+    parser.add_argument("bundle", help="the bundle (JSON), as downloaded")
+    parser.add_argument(
+        "--public-key",
+        help="the service's evidence key (hex), from /.well-known/rights-evidence-key",
+    )
+    options = parser.parse_args(argv[1:])
     try:
-        with open(argv[1], encoding="utf-8") as file:
+        with open(options.bundle, encoding="utf-8") as file:
             bundle = json.load(file)
     except (OSError, ValueError) as exc:
-        print(f"cannot read {argv[1]}: {exc}", file=sys.stderr)
+        print(f"cannot read {options.bundle}: {exc}", file=sys.stderr)
         return 2
     key = os.environ.get("AUDIT_SIGNING_KEY") or None
     try:
-        lines = verify(bundle, key)
+        lines = verify(bundle, key, options.public_key)
     except Broken as exc:
         print(f"evidence bundle BROKEN: {exc}", file=sys.stderr)
         return 1
+    except Unverifiable as exc:
+        print(f"cannot verify: {exc}", file=sys.stderr)
+        return 2
     for line in lines:
         print(line)
     return 0

@@ -21,4 +21,5 @@ urlpatterns = [
     path("status/<str:token>/appeal/", status.appeal, name="appeal"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
+    path(".well-known/rights-evidence-key", views.evidence_key, name="evidence_key"),
 ]

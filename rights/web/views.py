@@ -18,6 +18,7 @@ from django.views.decorators.cache import never_cache
 
 from rights import selectors
 from rights.deadlines import duration_words
+from rights.evidence import evidence_public_key
 from rights.models import ContentItem
 from rights.states import ContentStatus
 
@@ -81,6 +82,14 @@ def favicon(request: HttpRequest) -> HttpResponse:
     """/favicon.ico, which browsers and crawlers ask for whatever the page says: the SVG icon
     every page links to (base.html)."""
     return redirect(static("rights/favicon.svg"), permanent=True)
+
+
+def evidence_key(request: HttpRequest) -> HttpResponse:
+    """The public half of the key evidence bundles are signed with (hex): what a third party
+    passes to evidence_verify.py as --public-key."""
+    response = HttpResponse(evidence_public_key() + "\n", content_type="text/plain; charset=utf-8")
+    patch_cache_control(response, public=True, max_age=3600)
+    return response
 
 
 @never_cache

@@ -21,7 +21,7 @@ from django.urls import reverse
 
 import rights
 from rights import audit, evidence_verify
-from rights.evidence import evidence_bundle
+from rights.evidence import evidence_bundle, evidence_public_key
 from rights.models import AuditCheckpoint, TakedownRequest
 from tests.integration.conftest import CommandRun
 from tests.integration.test_review_queue import staff_in
@@ -52,18 +52,23 @@ def bundle(case: TakedownRequest) -> dict[str, Any]:
 
 @pytest.fixture
 def standalone(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """The script alone in an empty directory, run in isolated mode: nothing of the service
-    (or of its virtualenv's site-packages) can help it."""
+    """The script alone in an empty directory, run in isolated mode: nothing of the service can
+    help it. Given a public key it checks the bundle's signature, which needs `cryptography`
+    (the virtualenv's site-packages); without one, it runs with no site-packages at all."""
     script = tmp_path / "alone" / "evidence_verify.py"
     script.parent.mkdir()
     shutil.copy(STANDALONE, script)
 
-    def _run(path: Path, *, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    def _run(
+        path: Path, *, key: str | None = None, public_key: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {"PATH": "/usr/bin:/bin"}
         if key is not None:
             env["AUDIT_SIGNING_KEY"] = key
+        isolation = ["-I"] if public_key else ["-I", "-S"]
+        arguments = ["--public-key", public_key] if public_key else []
         return subprocess.run(
-            [sys.executable, "-I", "-S", str(script), str(path)],
+            [sys.executable, *isolation, str(script), str(path), *arguments],
             capture_output=True,
             text=True,
             env=env,
@@ -155,19 +160,77 @@ def test_an_intact_bundle_verifies_with_the_command_and_the_standalone_script(
     standalone: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
     path = write(tmp_path, bundle)
+    public_key = evidence_public_key()
     ours = run_command("evidence_verify", str(path))
     assert ours.code == 0, ours.stderr
     assert "evidence bundle intact" in ours.stdout
     assert "signatures checked with the signing key" in ours.stdout
-    theirs = standalone(path, key=settings.AUDIT_SIGNING_KEY)
+    assert f"bundle signed by the service's evidence key {public_key[:16]}" in ours.stdout
+    theirs = standalone(path, key=settings.AUDIT_SIGNING_KEY, public_key=public_key)
     assert theirs.returncode == 0, theirs.stderr
     assert theirs.stdout == ours.stdout
-    # A third party without the key verifies everything else, and is told so.
+    # A third party without the audit key, with the published public key: everything but the
+    # checkpoints' HMACs, and who issued the bundle.
     without = run_command("evidence_verify", str(path), "--without-key")
-    keyless = standalone(path)
+    keyless = standalone(path, public_key=public_key)
     assert keyless.returncode == without.code == 0
     assert "signatures NOT checked" in keyless.stdout
     assert keyless.stdout == without.stdout
+    # With the standard library alone: the chain, and a plain word that the origin is not.
+    bare = standalone(path)
+    assert bare.returncode == 0
+    assert "bundle signature NOT checked: no --public-key given" in bare.stdout
+
+
+def test_the_bundle_is_signed_with_the_published_evidence_key(
+    bundle: dict[str, Any],
+    tmp_path: Path,
+    run_command: Callable[..., CommandRun],
+    standalone: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    public_key = evidence_public_key()
+    published = Client().get("/.well-known/rights-evidence-key")
+    assert published.status_code == 200
+    assert published.content.decode() == public_key + "\n"
+    assert run_command("evidence_key").stdout.strip() == public_key
+    assert bundle["signed"]["public_key"] == public_key
+    assert bundle["signed"]["alg"] == "ed25519"
+    # Fields nothing else vouches for (the case's state) are covered by the signature.
+    altered = copy.deepcopy(bundle)
+    altered["case"]["state"] = "rejected"
+    result = standalone(write(tmp_path, altered), public_key=public_key)
+    assert result.returncode == 1
+    assert "the bundle's signature does not match its contents" in result.stderr
+    # A bundle re-signed with some other key names that key: refused against ours.
+    other = copy.deepcopy(bundle)
+    other["signed"]["public_key"] = "ab" * 32
+    result = standalone(write(tmp_path, other, "other.json"), public_key=public_key)
+    assert result.returncode == 1
+    assert "signed with another key" in result.stderr
+    # Unsigned: refused even without a key to check against.
+    unsigned = copy.deepcopy(bundle)
+    del unsigned["signed"]
+    assert "the bundle is not signed" in standalone(write(tmp_path, unsigned, "u.json")).stderr
+    # Without `cryptography`, a signature that cannot be checked is not a verdict: exit 2.
+    script = tmp_path / "alone" / "evidence_verify.py"
+    bare = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(script),
+            str(write(tmp_path, bundle, "b.json")),
+            "--public-key",
+            public_key,
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert bare.returncode == 2
+    assert "needs the `cryptography` package" in bare.stderr
 
 
 def _modify(bundle: dict[str, Any]) -> None:
@@ -231,6 +294,10 @@ def _forge_signature(bundle: dict[str, Any]) -> None:
     checkpoint["witness"]["text"] = json.dumps(record)
 
 
+def _modify_case(bundle: dict[str, Any]) -> None:
+    bundle["case"]["channel"] = "staff" if bundle["case"]["channel"] != "staff" else "web"
+
+
 def _witness_disagrees(bundle: dict[str, Any]) -> None:
     checkpoint = bundle["checkpoints"][0]
     record = json.loads(checkpoint["witness"]["text"])
@@ -256,6 +323,7 @@ TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "checkpoint rewritten": (_rewrite_checkpoint, "checkpoint {cp}: its digest does not match"),
     "signature forged": (_forge_signature, "checkpoint {cp}: its signature is not authentic"),
     "witness disagrees": (_witness_disagrees, "checkpoint {cp}: differs from its witness line 1"),
+    "case fields altered": (_modify_case, "the bundle's signature does not match its contents"),
 }
 
 
@@ -284,7 +352,7 @@ def test_tampering_fails_naming_the_event_in_both_verifiers(
     assert ours.code == 1
     assert ours.stderr.startswith("evidence bundle BROKEN: ")
     assert expected.format(**names) in ours.stderr
-    theirs = standalone(path, key=settings.AUDIT_SIGNING_KEY)
+    theirs = standalone(path, key=settings.AUDIT_SIGNING_KEY, public_key=evidence_public_key())
     assert theirs.returncode == 1
     assert theirs.stderr == ours.stderr
 

@@ -2,9 +2,10 @@
 
 Exit status 0 when the bundle is intact; 1, naming the first event or checkpoint at fault, when
 an event was modified, removed, inserted or reordered, the tail was cut, or a checkpoint or its
-witness line does not agree; 2 when the file cannot be read. The checkpoints' signatures are
-checked with this service's AUDIT_SIGNING_KEY unless `--without-key` asks for the checks a
-third party without the key can make (the same as rights/evidence_verify.py).
+witness line does not agree, or the bundle's signature is not this service's evidence key's;
+2 when the file cannot be read. The checkpoints' signatures are checked with this service's
+AUDIT_SIGNING_KEY unless `--without-key` asks for the checks a third party without the key can
+make (the same as rights/evidence_verify.py with --public-key).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from rights.evidence import BundleBroken, bundle_verify
+from rights.evidence import BundleBroken, bundle_verify, evidence_public_key
 
 
 class Command(BaseCommand):
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             raise SystemExit(2) from exc
         key = None if options["without_key"] else settings.AUDIT_SIGNING_KEY
         try:
-            lines = bundle_verify(bundle, key=key)
+            lines = bundle_verify(bundle, key=key, public_key=evidence_public_key())
         except BundleBroken as exc:
             # As audit_verify: one line people can grep for, not a CommandError traceback.
             self.stderr.write(f"evidence bundle BROKEN: {exc}")
