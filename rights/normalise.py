@@ -80,6 +80,23 @@ def has_forbidden_characters(text: str) -> bool:
     return False
 
 
+# What shows nothing on a page: spaces, controls, format characters (zero-width spaces and
+# joiners, the byte-order mark), separators, and marks with no base to sit on.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+
+
+def visible_text(value: object) -> str:
+    """`value` trimmed of white space, or "" when it is not text or shows nothing at all (only
+    spaces, zero-width or format characters): a required text must say something a reader
+    can see."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    if all(unicodedata.category(ch) in _INVISIBLE for ch in text):
+        return ""
+    return text
+
+
 def _ascii_host(host: str) -> str:
     host = host.rstrip(".").lower()
     if not host:

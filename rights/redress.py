@@ -37,8 +37,11 @@ def appeal_until(
     case: TakedownRequest, targets: Iterable[Target], now: datetime
 ) -> datetime | None:
     """Until when this case's decision may be appealed; None when it cannot be (nothing was
-    refused, it was appealed already, or the window has passed)."""
+    refused, it was appealed already, the window has passed, or the requester's details were
+    erased: an appeal would be new personal text from someone we can no longer answer)."""
     if case.appeal_round >= MAX_APPEALS or case.decided_at is None:
+        return None
+    if case.requester.erased_at is not None:
         return None
     # Rejected outright, or in part (a removed case some of whose URLs were refused). A case
     # refused before anything was looked at (a suspended address) has no refused URL.

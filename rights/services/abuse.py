@@ -30,6 +30,7 @@ from rights.states import CaseState
 __all__ = [
     "MARKABLE_STATES",
     "case_mark_unfounded",
+    "case_unfounded_withdraw",
     "lift_refusal",
     "requester_lift",
     "requester_stream",
@@ -43,6 +44,9 @@ __all__ = [
 
 UNFOUNDED_CASE_ACTION = "case.marked_unfounded"
 UNFOUNDED_ACTION = "requester.unfounded"
+# A request found manifestly unfounded and then granted on appeal no longer counts.
+UNFOUNDED_WITHDRAWN_CASE_ACTION = "case.unfounded_withdrawn"
+UNFOUNDED_WITHDRAWN_ACTION = "requester.unfounded_withdrawn"
 # A request is found manifestly unfounded once it has been refused: rejected, or naming
 # nothing we publish. Marking an open or granted case would contradict its own outcome.
 MARKABLE_STATES = frozenset({CaseState.REJECTED, CaseState.NOT_FOUND})
@@ -71,9 +75,50 @@ def unfounded_references(requester: Requester) -> list[str]:
     """The references of the requester's cases found manifestly unfounded, oldest first, as the
     trail records them."""
     events = AuditEvent.objects.filter(
-        stream=requester_stream(requester.pk), action=UNFOUNDED_ACTION
+        stream=requester_stream(requester.pk),
+        action__in=[UNFOUNDED_ACTION, UNFOUNDED_WITHDRAWN_ACTION],
     ).order_by("seq")
-    return [str(e.data.get("case")) for e in events if isinstance(e.data, dict)]
+    withdrawn = {
+        str(e.data.get("case"))
+        for e in events
+        if e.action == UNFOUNDED_WITHDRAWN_ACTION and isinstance(e.data, dict)
+    }
+    return [
+        str(e.data.get("case"))
+        for e in events
+        if e.action == UNFOUNDED_ACTION
+        and isinstance(e.data, dict)
+        and str(e.data.get("case")) not in withdrawn
+    ]
+
+
+def case_unfounded_withdraw(*, case: TakedownRequest, actor: str) -> None:
+    """A request found manifestly unfounded was granted after all (on appeal): it no longer
+    counts towards a warning or a suspension. In the caller's transaction, with the case
+    locked; nothing happens to a case that was never marked, or whose mark was withdrawn."""
+    marks = set(
+        AuditEvent.objects.filter(
+            stream=case.audit_stream(),
+            action__in=[UNFOUNDED_CASE_ACTION, UNFOUNDED_WITHDRAWN_CASE_ACTION],
+        ).values_list("action", flat=True)
+    )
+    if UNFOUNDED_CASE_ACTION not in marks or UNFOUNDED_WITHDRAWN_CASE_ACTION in marks:
+        return
+    requester = _lock(case.requester_id)
+    requester.unfounded_count = max(0, requester.unfounded_count - 1)
+    requester.save(update_fields=["unfounded_count"])
+    audit.append(
+        stream=case.audit_stream(),
+        actor=actor,
+        action=UNFOUNDED_WITHDRAWN_CASE_ACTION,
+        data={"requester": requester.actor, "unfounded_count": requester.unfounded_count},
+    )
+    audit.append(
+        stream=requester_stream(requester.pk),
+        actor=actor,
+        action=UNFOUNDED_WITHDRAWN_ACTION,
+        data={"case": case.reference, "unfounded_count": requester.unfounded_count},
+    )
 
 
 def case_mark_unfounded(*, case: TakedownRequest, user_id: int) -> Requester:

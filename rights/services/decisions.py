@@ -17,6 +17,7 @@ from rights import audit, sor_templates
 from rights.db import joined_atomic
 from rights.errors import DomainError
 from rights.models import Measure, StatementOfReasons, TakedownRequest, Target
+from rights.normalise import visible_text
 from rights.states import TargetState
 
 GROUND_MAX = StatementOfReasons._meta.get_field("ground").max_length or 32
@@ -51,8 +52,7 @@ def sor_check(statement: SorInput) -> SorInput:
     """The statement, trimmed, or DomainError naming the field at fault. Writes nothing."""
     cleaned: dict[str, str] = {}
     for name, words in _FIELD_WORDS.items():
-        value = getattr(statement, name)
-        value = value.strip() if isinstance(value, str) else ""
+        value = visible_text(getattr(statement, name))
         if not value:
             raise DomainError(f"write {words}: a decision needs its statement", field=name)
         if sor_templates.EDIT_MARKER in value:

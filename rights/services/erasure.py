@@ -29,7 +29,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from rights import audit, clock
 from rights.errors import DomainError
-from rights.models import Audience, Notification, Requester, TakedownRequest
+from rights.models import Audience, Notification, Requester, TakedownRequest, Target
 from rights.services.abuse import requester_stream
 from rights.states import CLOSED_CASE_STATES
 
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 ERASED_NAME = "[erased]"
 ERASED_TEXT = "[erased]"
+ERASED_URL = "https://erased.invalid/"
 RETENTION_ACTOR = "system:retention"
 RETENTION_REASON = "retention period passed"
 CANCELLED = "cancelled: the requester was erased"
@@ -124,6 +125,12 @@ def requester_erase(*, requester: Requester, user_id: int | None, reason: str) -
                 action="case.requester_erased",
                 data={"requester": requester.actor},
             )
+        # A URL that names no copy of ours is the requester's own text: neither suppression
+        # nor any decision needs it. URLs of our copies stay (they name our content, not them).
+        # A URLField holds the tombstone: one per target, as a target's URL is unique in its case.
+        for target in Target.objects.filter(case__in=cases, content_item__isnull=True):
+            target.url = f"{ERASED_URL}{target.pk}"
+            target.save(update_fields=["url"])
         cancelled = Notification.objects.filter(
             case__requester=requester, audience=Audience.REQUESTER, sent_at__isnull=True
         ).update(sent_at=now, lease_until=None, last_error=CANCELLED)

@@ -16,6 +16,7 @@ from rights import audit, clock, deadlines, links, redress
 from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, Requester, TakedownRequest
+from rights.normalise import visible_text
 from rights.services.intake import takedown_confirm
 from rights.services.intake_checks import canonical_email
 from rights.services.notifications import notify
@@ -126,7 +127,7 @@ def case_appeal(*, case: TakedownRequest, reasons: str, actor: str) -> TakedownR
     appeal are counted apart from the first round's), and someone other than the first decider
     decides it (`rights.services.review`).
     """
-    reasons = reasons.strip() if isinstance(reasons, str) else ""
+    reasons = visible_text(reasons)
     if not reasons:
         raise DomainError("say why you disagree with the decision", field="reasons")
     if len(reasons) > APPEAL_MAX_CHARS:

@@ -18,6 +18,8 @@ from rights import audit, clock, sor_templates
 from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, TakedownRequest, Target
+from rights.normalise import visible_text
+from rights.services.abuse import case_unfounded_withdraw
 from rights.services.decisions import SorInput, sor_check, sor_draft, sor_record
 from rights.services.notifications import notify
 from rights.services.scheduling import case_kick
@@ -97,6 +99,9 @@ def _approve(
         actor=actor,
         whole_domain_removal=bool(case.whole_domain),
     )
+    if case.appeal_round > 0:
+        # Granted on appeal: a finding that the request was manifestly unfounded falls with it.
+        case_unfounded_withdraw(case=case, actor=actor)
     case_kick(case)
     return case
 
@@ -158,7 +163,7 @@ def _reasons(reasons: str, statement: SorInput | None, message: str) -> str:
     and the command line, whose statement is the template's with these reasons)."""
     if statement is not None:
         return statement.reasons
-    reasons = reasons.strip() if isinstance(reasons, str) else ""
+    reasons = visible_text(reasons)
     if not reasons:
         raise DomainError(message, field="reasons")
     return reasons

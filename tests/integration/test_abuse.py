@@ -16,8 +16,9 @@ from django.urls import reverse
 from rights import links
 from rights.errors import DomainError
 from rights.models import Audience, AuditEvent, Notification, Requester, TakedownRequest
-from rights.services import abuse
+from rights.services import abuse, review
 from rights.services.notifications import notification_send
+from rights.services.requester import case_appeal
 from rights.states import CaseState
 from tests.factories import RequesterFactory, TakedownRequestFactory
 from tests.integration.test_review_queue import staff_in
@@ -98,6 +99,29 @@ def test_only_a_refused_request_can_be_found_unfounded(
     abuser.refresh_from_db()
     assert abuser.unfounded_count == 0
     assert not AuditEvent.objects.filter(action="case.marked_unfounded").exists()
+
+
+def test_a_request_granted_on_appeal_no_longer_counts_as_unfounded(
+    submit: Any, item: Any, lead: User
+) -> None:
+    first, second = staff_in("reviewer", "rita"), staff_in("reviewer", "colin")
+    case = submit(channel="staff", urls=[item.source_url], email_verified=True).case
+    review.case_reject(case=case, user_id=first.pk, reasons="Not the owner.")
+    requester = abuse.case_mark_unfounded(case=case, user_id=first.pk)
+    assert requester.unfounded_count == 1
+    case_appeal(case=case, reasons="I am the owner: here is how.", actor=requester.actor)
+    review.case_approve(case=case, user_id=second.pk)
+
+    requester.refresh_from_db()
+    assert requester.unfounded_count == 0
+    assert abuse.unfounded_references(requester) == []
+    assert abuse.warn_refusal(requester) is not None  # nothing left to warn about
+    assert "case.unfounded_withdrawn" in stream_actions(case.audit_stream())
+    withdrawn = AuditEvent.objects.get(
+        stream=requester.actor, action="requester.unfounded_withdrawn"
+    )
+    assert withdrawn.data == {"case": case.reference, "unfounded_count": 0}
+    assert withdrawn.actor == f"staff:{second.pk}"
 
 
 # --- Warn, suspend, lift: the order ------------------------------------------------------------

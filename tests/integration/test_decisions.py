@@ -280,15 +280,23 @@ def _nothing_written(case: TakedownRequest, events: int) -> None:
     assert {t.state for t in targets_of(case)} == {TargetState.PENDING}
 
 
-@pytest.mark.parametrize("field", ["reasons", "facts", "ground", "redress"])
+@pytest.mark.parametrize(
+    ("field", "empty"),
+    [
+        ("reasons", "   "),
+        ("facts", "\u200b"),  # a zero-width space shows nothing
+        ("ground", "\ufeff\u200d "),
+        ("redress", "\u0301"),  # a combining accent with nothing under it
+    ],
+)
 def test_an_empty_text_is_refused_and_nothing_written(
-    submit: Any, outlet: Any, rita: User, field: str
+    submit: Any, outlet: Any, rita: User, field: str, empty: str
 ) -> None:
     case = several(submit, outlet, 2)
     first, second = targets_of(case)
     events = AuditEvent.objects.count()
     good = statement(case, sor_templates.PARTIAL, "Only the first is theirs.")
-    blank = SorInput(**{**good.__dict__, field: "   "})
+    blank = SorInput(**{**good.__dict__, field: empty})
     with pytest.raises(DomainError) as refused:
         review.case_decide(
             case=case, user_id=rita.pk, remove=[first.pk], reject=[second.pk], statement=blank

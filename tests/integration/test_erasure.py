@@ -17,6 +17,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from rights import clock, redress
 from rights.errors import DomainError
 from rights.models import Audience, AuditEvent, Notification, Requester, TakedownRequest
 from rights.services import erasure, review
@@ -84,7 +85,8 @@ def marked_case(submit: Any, item: Any, decider: User, colleague: User) -> Taked
         name=f"Ann {MARKER} Owner",
         organisation=f"{MARKER} Holdings",
         explanation=f"I wrote this myself, {MARKER}, and want it gone.",
-        urls=[item.source_url],
+        # The second URL is not ours: it is only the requester's own text.
+        urls=[item.source_url, f"https://elsewhere.example/{MARKER}/page"],
         email_verified=True,
         external_id=f"<{MARKER}.1@mail.example.org>",
     ).case
@@ -120,7 +122,11 @@ def test_after_erasure_no_table_holds_the_markers_and_the_trail_verifies(
     assert case.decision_reasons == "Upheld on appeal."
     assert case.explanation == "[erased]"
     assert case.appeal_reasons == "[erased]"
-    assert [t.url for t in case.targets.all()] == [t.url for t in marked_case.targets.all()]
+    # The URL of our copy stays (suppression needs it); the one that named nothing of ours
+    # was the requester's text only.
+    ours, theirs = case.targets.order_by("pk")
+    assert ours.url == marked_case.targets.order_by("pk")[0].url
+    assert theirs.url == f"https://erased.invalid/{theirs.pk}"
     # Mail not yet sent would have been rendered with the tombstones: it is cancelled.
     assert not to_them.filter(sent_at__isnull=True).exists()
     event = AuditEvent.objects.get(stream=f"requester:{requester.pk}", action="requester.erased")
@@ -130,6 +136,22 @@ def test_after_erasure_no_table_holds_the_markers_and_the_trail_verifies(
     assert AuditEvent.objects.filter(stream=case.audit_stream(), action="case.requester_erased")
     result: CommandRun = run_command("audit_verify")
     assert result.code == 0, result.stderr
+
+
+def test_an_erased_requester_can_no_longer_appeal(
+    submit: Any, item: Any, decider: User, admin_user: User
+) -> None:
+    """An appeal would be new personal text from someone we can no longer answer, and no
+    erasure could ever reach it (the requester is erased already)."""
+    case = submit(channel="staff", urls=[item.source_url], email_verified=True).case
+    review.case_reject(case=case, user_id=decider.pk, reasons="The article quotes you fairly.")
+    erasure.requester_erase(requester=case.requester, user_id=admin_user.pk, reason="Asked.")
+    case = TakedownRequest.objects.get(pk=case.pk)
+    assert redress.appeal_until(case, list(case.targets.all()), clock.now()) is None
+    with pytest.raises(DomainError) as refused:
+        case_appeal(case=case, reasons="I am still here.", actor=case.requester.actor)
+    assert refused.value.code == "not_appealable"
+    assert TakedownRequest.objects.get(pk=case.pk).state == CaseState.REJECTED
 
 
 def test_erasure_is_refused_twice_and_while_a_case_is_open(admin_user: User) -> None:

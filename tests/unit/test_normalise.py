@@ -16,6 +16,7 @@ from rights.normalise import (
     is_public_suffix,
     normalise_domain,
     normalise_url,
+    visible_text,
 )
 
 pytestmark = pytest.mark.smoke
@@ -360,3 +361,21 @@ def test_domain_within(host: str, domain: str, within: bool) -> None:
 def test_domain_within_is_label_aligned(host: str, domain: str) -> None:
     expected = host.split(".")[-len(domain.split(".")) :] == domain.split(".")
     assert domain_within(host, domain) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("  Not the owner.  ", "Not the owner."),
+        ("\u200b", ""),
+        ("\ufeff \u200d\u2060", ""),
+        ("\u0301\u0301", ""),
+        ("\u3000\n\t", ""),
+        ("\u200bé", "\u200bé"),  # something shows: kept as written
+        ("日本語", "日本語"),
+        (None, ""),
+        (42, ""),
+    ],
+)
+def test_visible_text(value: object, expected: str) -> None:
+    assert visible_text(value) == expected
