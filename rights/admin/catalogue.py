@@ -25,6 +25,7 @@ from rights.models import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.normalise import NormaliseError, host_of, normalise_domain, normalise_url
 from rights.services.catalogue import (
     DNS_TIMEOUT,
+    check_publishable,
     domain_attest,
     domain_txt_name,
     domain_txt_value,
@@ -292,6 +293,12 @@ class ContentItemForm(forms.ModelForm):
         if cleaned.get("source_url"):
             # The source domain is always the source URL's host: derived, never typed.
             self.instance.source_domain = host_of(cleaned["source_url"])
+            if "source_url" in self.changed_data:
+                self.instance.source_url = cleaned["source_url"]
+                try:
+                    check_publishable(self.instance)
+                except DomainError as exc:
+                    self.add_error("source_url", exc.message)
         return cleaned
 
     @property

@@ -23,6 +23,8 @@ from rights import audit, clock
 from rights.errors import DomainError
 from rights.models import ContentItem, DomainVerification, Outlet, OutletDomain, RightsContact
 from rights.normalise import NormaliseError, normalise_domain
+from rights.services.suppression import may_publish
+from rights.states import ContentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +87,27 @@ def check_trust_record(record: TrustRecord) -> None:
             raise DomainError(f"the domain {exc}", field="domain") from exc
 
 
+def check_publishable(item: ContentItem) -> None:
+    """Refuse a live item whose source a suppression rule covers: content taken down, added
+    again (under another spelling of its source, or another slug). Asked when an item is added
+    or its source changes."""
+    if item.status == ContentStatus.LIVE and not may_publish(item.source_url):
+        raise DomainError(
+            f"{item.source_url} was taken down and is suppressed: it must not be published "
+            "again (an admin lifts the rule first, with a reason, if that was a mistake)",
+            field="source_url",
+            code="suppressed",
+        )
+
+
 def trust_record_save(
     *, record: TrustRecord, actor: str, fields: Iterable[str] | None = None
 ) -> TrustRecord:
     """Save a record staff created (`fields` None) or edited (`fields` changed); audit any
     change to what decides trust on the outlet's stream (each outlet's, when it moved)."""
     check_trust_record(record)
+    if isinstance(record, ContentItem) and (fields is None or "source_url" in fields):
+        check_publishable(record)
     model = type(record)
     with transaction.atomic():
         before = (

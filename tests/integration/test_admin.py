@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from rights import audit
+from rights.errors import DomainError
 from rights.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -20,10 +21,13 @@ from rights.models import (
     OutletDomain,
     Requester,
     Suppression,
+    SuppressionKind,
     TakedownRequest,
     Target,
 )
+from rights.services.catalogue import trust_record_save
 from rights.services.intake import IntakeResult
+from rights.services.suppression import suppression_create
 from tests.factories import ContentItemFactory
 
 MODELS: list[type[models.Model]] = [
@@ -245,3 +249,42 @@ def test_case_changelist_query_count_does_not_grow_with_cases(
     assert response.status_code == 200
     assert response.context["cl"].result_count == 22
     assert few <= 12
+
+
+def test_content_taken_down_cannot_be_added_again_under_another_spelling(
+    admin_client: Client, outlet: Outlet
+) -> None:
+    suppression_create(
+        kind=SuppressionKind.EXACT,
+        value="https://www.telegraph.co.uk/news/article-0/",
+        actor="test",
+        reason="taken down",
+    )
+    form = {
+        "title": "The same again",
+        "slug": "same-again",
+        "source_url": "http://telegraph.co.uk/news/article-0",
+        "outlet": outlet.pk,
+        "published_at_0": "2026-11-20",
+        "published_at_1": "09:00:00",
+        "body": "Text.",
+    }
+    refused = admin_client.post(admin_url(ContentItem, "add"), form)
+    assert refused.status_code == 200
+    errors = refused.context["adminform"].form.errors
+    assert "was taken down and is suppressed" in errors["source_url"][0]
+    assert not ContentItem.objects.filter(slug="same-again").exists()
+    # The service refuses it whatever the path (the console's change form cannot change a
+    # source at all).
+    with pytest.raises(DomainError) as raised:
+        trust_record_save(
+            record=ContentItem(
+                title="x",
+                slug="x",
+                outlet=outlet,
+                source_url="https://m.telegraph.co.uk/news/article-0/amp",
+                body="x",
+            ),
+            actor="test",
+        )
+    assert raised.value.code == "suppressed"
