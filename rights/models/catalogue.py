@@ -63,6 +63,9 @@ class OutletDomain(models.Model):
     recheck_failures = models.PositiveSmallIntegerField(
         default=0, help_text="scheduled look-ups in a row that found the TXT record gone"
     )
+    verified_token = models.CharField(
+        max_length=64, blank=True, help_text="the token the TXT record held when verified"
+    )
     rechecked_at = models.DateTimeField(
         null=True, blank=True, help_text="when the TXT record was last looked up on schedule"
     )

@@ -224,10 +224,16 @@ def domain_verification_start(*, domain: OutletDomain, user: Any) -> str:
 
 
 def check_domain_txt(
-    *, domain: OutletDomain, resolver: dns.resolver.Resolver | None = None, timeout: float
+    *,
+    domain: OutletDomain,
+    resolver: dns.resolver.Resolver | None = None,
+    timeout: float,
+    token: str | None = None,
 ) -> None:
-    """Raise DomainError unless `_rights-verify.<domain>` holds the domain's current token."""
-    expected = domain_txt_value(domain)
+    """Raise DomainError unless `_rights-verify.<domain>` holds `token` (by default the token
+    issued last)."""
+    token = domain.verification_token if token is None else token
+    expected = f"{TXT_PREFIX}{token}" if token else ""
     if not expected:
         raise DomainError(
             "no verification token has been issued for this domain: start verification first",
@@ -275,6 +281,9 @@ def _domain_verified(
         locked.verified_by = user
         locked.verification_note = note
         locked.recheck_failures = 0
+        # The token the TXT record held: the scheduled re-checks look for this one, even after
+        # a new token is issued, until the new one is verified.
+        locked.verified_token = token or ""
         locked.save(
             update_fields=[
                 "verified_at",
@@ -282,6 +291,7 @@ def _domain_verified(
                 "verified_by",
                 "verification_note",
                 "recheck_failures",
+                "verified_token",
             ]
         )
         _audit_domain(
@@ -343,7 +353,9 @@ def domain_recheck(
     staff verify it anew), or "unknown" (the lookup failed: nothing is counted). Each finding of
     the record gone, and a lapse, is audited on the outlet's stream."""
     try:
-        check_domain_txt(domain=domain, resolver=resolver, timeout=timeout)
+        check_domain_txt(
+            domain=domain, resolver=resolver, timeout=timeout, token=domain.verified_token
+        )
     except DomainError as exc:
         if exc.code not in RECORD_GONE:
             logger.warning("domain re-check of %s: %s", domain.domain, exc.message)
@@ -355,7 +367,7 @@ def domain_recheck(
         locked = OutletDomain.objects.select_for_update().select_related("outlet").get(pk=domain.pk)
         if (
             locked.verification_method != DomainVerification.DNS_TXT
-            or locked.verification_token != domain.verification_token
+            or locked.verified_token != domain.verified_token
         ):
             return "unknown"  # verified anew, or otherwise, meanwhile: this lookup is stale
         locked.rechecked_at = clock.now()

@@ -295,6 +295,27 @@ def test_a_record_gone_in_several_checks_in_a_row_unverifies_the_domain(
     assert domains_recheck(resolver=resolver) == {"held": 0, "gone": 0, "lapsed": 0, "unknown": 0}
 
 
+def test_a_new_token_issued_leaves_the_verified_record_standing(
+    txt_verified: OutletDomain, admin_user_: User, dns_server: LoopbackDNS
+) -> None:
+    """Issuing a new token starts a new verification; until it is checked, the re-checks look
+    for the record that verified the domain, which is still there."""
+    old_record = domain_txt_value(txt_verified)
+    domain_verification_start(domain=txt_verified, user=admin_user_)
+    txt_verified.refresh_from_db()
+    assert domain_txt_value(txt_verified) != old_record
+    resolver = dns_server.resolver()
+    assert [domain_recheck(domain=txt_verified, resolver=resolver) for _ in range(4)] == [
+        "held"
+    ] * 4
+    # The outlet publishes the new record and staff check it: that is the one looked for now.
+    dns_server.txt[domain_txt_name(txt_verified)] = [domain_txt_value(txt_verified)]
+    domain_verify_dns(domain=txt_verified, user=admin_user_, resolver=resolver)
+    txt_verified.refresh_from_db()
+    assert txt_verified.verified_token == txt_verified.verification_token
+    assert domain_recheck(domain=txt_verified, resolver=resolver) == "held"
+
+
 def test_attested_domains_are_not_looked_up(
     domain: OutletDomain, admin_user_: User, dns_server: LoopbackDNS
 ) -> None:
