@@ -159,6 +159,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Where a login goes when its `next` is missing or unsafe (another site): the console.
+LOGIN_REDIRECT_URL = "/admin/"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 # Seconds a locked-out username and address wait before they may try again; each try during
 # the lockout starts the wait again (django-axes' default).

@@ -153,6 +153,9 @@ def verify(bundle: Any, key: str | None, public_key: str | None = None) -> list[
         raise Broken("the bundle has no stream or no list of events")
     if not isinstance(checkpoints, list):
         raise Broken("the bundle has no list of checkpoints")
+    case = bundle.get("case")
+    if not isinstance(case, dict) or f"case:{case.get('reference')}" != stream:
+        raise Broken(f"the bundle's case is not the one whose stream it holds ({stream})")
 
     previous = GENESIS
     by_seq: dict[int, str] = {}

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import models
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
@@ -23,8 +23,21 @@ def https_formfield(field: models.Field[Any, Any], **kwargs: Any) -> forms.Field
     return field.formfield(**kwargs)
 
 
+# The largest primary key PostgreSQL's bigint holds has 19 digits; 18 always fit.
+ID_DIGITS = 18
+
+
+def as_id(value: object) -> int | None:
+    """A row id from a URL or a form, or None: ASCII digits only ("²".isdigit() is true, and
+    int() refuses it), few enough for the database's bigint."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= ID_DIGITS:
+        return int(value)
+    return None
+
+
 class ConsoleAdmin(admin.ModelAdmin):
-    """Every list of the console: an action the user is not offered is refused (403).
+    """Every list of the console: an action the user is not offered is refused (403), and a
+    filter no date can hold is a 400.
 
     Django's admin answers a posted action it does not offer with the list again, or "No action
     selected": nothing runs, but a crafted post for an act the user may not do deserves a plain
@@ -39,7 +52,12 @@ class ConsoleAdmin(admin.ModelAdmin):
         action = request.POST.get("action") if request.method == "POST" else None
         if action and action not in self.get_actions(request):
             raise PermissionDenied(f"the action {action!r} is not yours to run")
-        return super().changelist_view(request, extra_context)
+        try:
+            return super().changelist_view(request, extra_context)
+        except OverflowError as exc:
+            # A date filter's year past what a date holds (?received_at__year=99999999999):
+            # Django's admin turns other impossible dates into its "?e=1" page, not this one.
+            raise BadRequest("a date in the filters is out of range") from exc
 
 
 class ViewOnlyAdmin(ConsoleAdmin):

@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from rights import clock, sor_templates
 from rights.admin import queue
-from rights.admin.base import ViewOnlyAdmin, ViewOnlyInline
+from rights.admin.base import ViewOnlyAdmin, ViewOnlyInline, as_id
 from rights.admin.permissions import (
     ASSIGN_CASE,
     DECIDE_APPEAL,
@@ -172,8 +172,8 @@ def _decide(request: HttpRequest, case: TakedownRequest, decision: str) -> str:
         return f"{case.reference} rejected, with the statement of reasons."
     remove, reject = [], []
     for key, value in request.POST.items():
-        if key.startswith("outcome-") and key.removeprefix("outcome-").isdigit():
-            target_id = int(key.removeprefix("outcome-"))
+        target_id = as_id(key.removeprefix("outcome-")) if key.startswith("outcome-") else None
+        if target_id is not None:
             if value == "remove":
                 remove.append(target_id)
             elif value == "reject":
@@ -276,9 +276,10 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
     ) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        if not str(object_id).isdigit():
+        case_id = as_id(object_id)
+        if case_id is None:
             raise Http404("no such case")
-        page = case_page(int(object_id))
+        page = case_page(case_id)
         if page is None:
             raise Http404("no such case")
         posted = request.POST.get("decision", "") if request.method == "POST" else ""

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
 
+from rights.admin.base import as_id
 from rights.admin.dashboard import URLs, site_urls_add
 from rights.evidence import evidence_bundle
 from rights.models import TakedownRequest
@@ -25,7 +26,8 @@ VIEW_PERMISSIONS = ("rights.view_takedownrequest", "rights.view_auditevent")
 def evidence_download(request: HttpRequest, object_id: str) -> HttpResponse:
     if not request.user.has_perms(VIEW_PERMISSIONS):
         raise PermissionDenied
-    case = TakedownRequest.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+    case_id = as_id(object_id)
+    case = TakedownRequest.objects.filter(pk=case_id).first() if case_id is not None else None
     if case is None:
         raise Http404("No such case.")
     body = json.dumps(evidence_bundle(case=case), indent=1, ensure_ascii=False, sort_keys=True)

@@ -36,6 +36,7 @@ from django.template.response import TemplateResponse
 
 from rights import clock
 from rights.admin import permissions as perms
+from rights.admin.base import as_id
 from rights.deadlines import Rung
 from rights.errors import DomainError
 from rights.models import LadderRung, TakedownRequest, Target
@@ -346,8 +347,8 @@ def chosen_cases(
     if request.POST.get("select_across") == "1":
         base = queryset
     else:
-        ids = [int(v) for v in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if v.isdigit()]
-        base = base.filter(pk__in=ids)
+        chosen = [as_id(v) for v in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)]
+        base = base.filter(pk__in=[pk for pk in chosen if pk is not None])
     return list(base.order_by(F("deadline_at").asc(nulls_last=True), "pk"))
 
 

@@ -14,15 +14,17 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from rights.admin.base import ChangedFieldsOnlyAdmin
+from rights.admin.base import ChangedFieldsOnlyAdmin, changed_fields
 from rights.admin.permissions import ERASE_REQUESTER, SUSPEND_REQUESTER
 from rights.errors import DomainError
 from rights.models import Requester
 from rights.services import abuse, erasure
+from rights.services.requester import requester_edit
 from rights.states import CLOSED_CASE_STATES
 
 
@@ -167,6 +169,17 @@ class RequesterAdmin(ChangedFieldsOnlyAdmin):
                 ),
             )
         )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """A correction of name or organisation, audited (requesters are made by the doors)."""
+        if not change:
+            raise PermissionDenied
+        try:
+            requester_edit(
+                requester=obj, fields=changed_fields(obj, form), actor=f"staff:{request.user.pk}"
+            )
+        except DomainError as exc:
+            raise PermissionDenied(exc.message) from exc
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))

@@ -1,5 +1,5 @@
 """What a requester does after submitting: confirm their address, withdraw the case, appeal a
-decision, and ask for their status links again.
+decision, and ask for their status links again; and staff's correction of their details.
 
 The public pages call these; each raises `DomainError` (a `ConfirmationRefused` for links that
 cannot be used) with words fit to show the requester, and writes nothing when it refuses.
@@ -7,6 +7,7 @@ cannot be used) with words fit to show the requester, and writes nothing when it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,6 +31,7 @@ __all__ = [
     "case_withdraw",
     "confirmation_check",
     "confirmation_use",
+    "requester_edit",
     "status_links_send",
 ]
 
@@ -169,6 +171,28 @@ def case_appeal(*, case: TakedownRequest, reasons: str, actor: str) -> TakedownR
         notify(case=case, kind="appealed_staff", audience=Audience.REVIEWERS)
         case_kick(case)
     return case
+
+
+# What staff may correct of a requester's details by hand (the address is proved, not typed).
+EDITABLE_FIELDS = frozenset({"name", "organisation"})
+
+
+def requester_edit(*, requester: Requester, fields: Iterable[str], actor: str) -> Requester:
+    """Save staff's correction of a requester's name or organisation, audited on the
+    requester's stream by the fields' names only (their values are personal data)."""
+    names = sorted(set(fields))
+    if not names:
+        return requester
+    if set(names) - EDITABLE_FIELDS:
+        raise DomainError(f"only {', '.join(sorted(EDITABLE_FIELDS))} can be corrected by hand")
+    with transaction.atomic():
+        if Requester.objects.filter(pk=requester.pk, erased_at__isnull=False).exists():
+            raise DomainError("an erased requester's details stay erased", code="erased")
+        requester.save(update_fields=names)
+        audit.append(
+            stream=requester.actor, actor=actor, action="requester.edited", data={"fields": names}
+        )
+    return requester
 
 
 def status_links_send(*, email: str) -> None:

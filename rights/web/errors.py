@@ -30,11 +30,16 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return _answer(request, render(request, "rights/bad_request.html", status=400))
 
 
+# Where the partner API answers (it shapes its own errors as problem details).
+API_PREFIX = "/api/"
+
+
 class UnreadableBodyMiddleware:
     """Every POST's body is read before anything else looks at it (the CSRF check, a view, the
     admin, Django's DEBUG error page): a body Django cannot read (a form in UTF-16 or UTF-7, a
     broken multipart body) is answered with the 400 page, once, and nothing is done. Read later,
-    it fails again wherever it is read, and Django's own pages turn that into a 500."""
+    it fails again wherever it is read, and Django's own pages turn that into a 500. So is a
+    request with a NUL character in its query or form fields, which no page can use."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -46,7 +51,23 @@ class UnreadableBodyMiddleware:
             except (BadRequest, SuspiciousOperation) as exc:
                 logger.warning("unreadable request body: %s", exc)
                 return bad_request(request, exc)
+        if not request.path.startswith(API_PREFIX) and _holds_nul(request):
+            # PostgreSQL cannot store or compare text with NUL in it: a filter or a field
+            # holding one would fail deep down, as a 500. The API answers its own problem
+            # details for the same.
+            logger.warning("request with a NUL character refused")
+            return bad_request(request, BadRequest("a NUL character in the request"))
         return self.get_response(request)
+
+
+def _holds_nul(request: HttpRequest) -> bool:
+    """A NUL character in a query or form field's name or value."""
+    fields = [request.GET, request.POST] if request.method == "POST" else [request.GET]
+    return any(
+        "\x00" in name or any("\x00" in value for value in values)
+        for query in fields
+        for name, values in query.lists()
+    )
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

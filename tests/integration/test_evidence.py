@@ -298,6 +298,10 @@ def _modify_case(bundle: dict[str, Any]) -> None:
     bundle["case"]["channel"] = "staff" if bundle["case"]["channel"] != "staff" else "web"
 
 
+def _rename_case(bundle: dict[str, Any]) -> None:
+    bundle["case"]["reference"] = "TD-OTHER0"
+
+
 def _witness_disagrees(bundle: dict[str, Any]) -> None:
     checkpoint = bundle["checkpoints"][0]
     record = json.loads(checkpoint["witness"]["text"])
@@ -324,6 +328,7 @@ TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "signature forged": (_forge_signature, "checkpoint {cp}: its signature is not authentic"),
     "witness disagrees": (_witness_disagrees, "checkpoint {cp}: differs from its witness line 1"),
     "case fields altered": (_modify_case, "the bundle's signature does not match its contents"),
+    "another case named": (_rename_case, "the bundle's case is not the one whose stream it holds"),
 }
 
 
