@@ -1,8 +1,5 @@
-"""The staff roles' permissions, by name, as the console checks them.
-
-The groups that hold them (`reviewer`, `lead`, `admin`) are made by migration 0008; the
-permissions themselves are declared in the models' `Meta.permissions`.
-"""
+"""The staff roles' permissions as the console uses them: their names (rights.permissions, the
+one list) and whom a case may be assigned to."""
 
 from __future__ import annotations
 
@@ -12,22 +9,34 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db.models import Q, QuerySet
 
-DECIDE_CASE = "rights.decide_case"
-DECIDE_APPEAL = "rights.decide_appeal"
-ASSIGN_CASE = "rights.assign_case"
-RESTORE_CASE = "rights.restore_case"
-VIEW_SLA_DASHBOARD = "rights.view_sla_dashboard"
-SUSPEND_REQUESTER = "rights.suspend_requester"
-ERASE_REQUESTER = "rights.erase_requester"
-MANAGE_PARTNER_KEYS = "rights.manage_partner_keys"
-RETRY_REMOVAL_EFFECT = "rights.retry_removaleffect"
+from rights.permissions import (
+    ASSIGN_CASE,
+    DECIDE_APPEAL,
+    DECIDE_CASE,
+    ERASE_REQUESTER,
+    MANAGE_PARTNER_KEYS,
+    RESTORE_CASE,
+    RETRY_REMOVAL_EFFECT,
+    ROLES,
+    SUSPEND_REQUESTER,
+    VIEW_SLA_DASHBOARD,
+    may_decide,
+)
 
-ROLES = ("reviewer", "lead", "admin")
-
-
-def may_decide(user: Any) -> bool:
-    """Decides cases, appeals, or both."""
-    return bool(user.has_perm(DECIDE_CASE) or user.has_perm(DECIDE_APPEAL))
+__all__ = [
+    "ASSIGN_CASE",
+    "DECIDE_APPEAL",
+    "DECIDE_CASE",
+    "ERASE_REQUESTER",
+    "MANAGE_PARTNER_KEYS",
+    "RESTORE_CASE",
+    "RETRY_REMOVAL_EFFECT",
+    "ROLES",
+    "SUSPEND_REQUESTER",
+    "VIEW_SLA_DASHBOARD",
+    "deciders",
+    "may_decide",
+]
 
 
 def deciders() -> QuerySet[Any]:

@@ -19,6 +19,7 @@ from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, TakedownRequest, Target
 from rights.normalise import visible_text
+from rights.permissions import DECIDE_APPEAL, DECIDE_CASE, RESTORE_CASE
 from rights.services.abuse import case_unfounded_withdraw
 from rights.services.decisions import SorInput, sor_check, sor_draft, sor_record
 from rights.services.notifications import notify
@@ -32,8 +33,16 @@ def _staff(user_id: int) -> str:
     return f"staff:{user_id}"
 
 
-def _check_decider(case: TakedownRequest, user_id: int) -> None:
-    """An appeal is decided by someone other than the decider whose decision it contests."""
+def _check_decider(case: TakedownRequest, user_id: int, *, restore: bool = False) -> None:
+    """The staff member holds the permission for this decision, whichever door they use (the
+    console's pages check it too, the `takedown` command only here); and an appeal is decided
+    by someone other than the decider whose decision it contests."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
+    appeal = bool(case.appeal_round) and case.state not in CLOSED_CASE_STATES
+    needed = RESTORE_CASE if restore else DECIDE_APPEAL if appeal else DECIDE_CASE
+    if user is None or not user.has_perm(needed):
+        act = "restore content" if restore else "decide appeals" if appeal else "decide cases"
+        raise DomainError(f"this staff account may not {act}", code="not_permitted")
     if case.appeal_round and user_id == case.first_decided_by_id:
         raise DomainError(
             "an appeal is decided by someone other than the first decider; ask a colleague",
@@ -255,7 +264,7 @@ def case_restore(
     digest = {"reasons_digest": audit.text_digest(reasons)}
     with transaction.atomic():
         case = case_lock(case.pk)
-        _check_decider(case, user_id)
+        _check_decider(case, user_id, restore=True)
         targets = list(case.targets.order_by("pk"))
         if not any(t.state == TargetState.REMOVED for t in targets):
             # Nothing came down, so there is nothing to restore: an appeal against a refusal

@@ -30,8 +30,8 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return _answer(request, render(request, "rights/bad_request.html", status=400))
 
 
-# Where the partner API answers (it shapes its own errors as problem details).
-API_PREFIX = "/api/"
+# The staff console (Django's admin), whose filters and forms take any text as given.
+CONSOLE_PREFIX = "/admin/"
 
 
 class UnreadableBodyMiddleware:
@@ -39,7 +39,7 @@ class UnreadableBodyMiddleware:
     admin, Django's DEBUG error page): a body Django cannot read (a form in UTF-16 or UTF-7, a
     broken multipart body) is answered with the 400 page, once, and nothing is done. Read later,
     it fails again wherever it is read, and Django's own pages turn that into a 500. So is a
-    request with a NUL character in its query or form fields, which no page can use."""
+    request to the console with a NUL character in its query or form fields."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -51,10 +51,10 @@ class UnreadableBodyMiddleware:
             except (BadRequest, SuspiciousOperation) as exc:
                 logger.warning("unreadable request body: %s", exc)
                 return bad_request(request, exc)
-        if not request.path.startswith(API_PREFIX) and _holds_nul(request):
-            # PostgreSQL cannot store or compare text with NUL in it: a filter or a field
-            # holding one would fail deep down, as a 500. The API answers its own problem
-            # details for the same.
+        if request.path.startswith(CONSOLE_PREFIX) and _holds_nul(request):
+            # PostgreSQL cannot store or compare text with NUL in it: one of the admin's list
+            # filters or fields holding one would fail deep down, as a 500. The public forms
+            # say so next to the field instead, and the API in its problem details.
             logger.warning("request with a NUL character refused")
             return bad_request(request, BadRequest("a NUL character in the request"))
         return self.get_response(request)

@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
@@ -22,6 +21,7 @@ from rights.services import review
 from rights.states import CaseState, ContentStatus
 from tests.e2e.conftest import accessible, local_context
 from tests.factories import ContentItemFactory, telegraph
+from tests.integration.test_review_queue import staff_in
 from tests.reliability.conftest import requires_postgres
 from tests.stack import Stack, wait_for
 
@@ -163,7 +163,7 @@ def test_an_undecided_request_is_disabled_then_rejected_then_appealed(
     assert disabled_at < case.deadline_at
 
     # Staff reject it with reasons; the page shows the statement of reasons and the way to appeal.
-    reviewer = get_user_model().objects.create_user("first-reviewer", is_staff=True)
+    reviewer = staff_in("reviewer", "first-reviewer")
     review.case_reject(case=case, user_id=reviewer.pk, reasons="The article is the outlet's own.")
     expect(page.get_by_test_id("case-state")).to_contain_text("not granted", timeout=15_000)
     page.reload()

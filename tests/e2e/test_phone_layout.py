@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
@@ -27,6 +26,7 @@ from rights.services import review
 from rights.services.requester import case_withdraw
 from tests.e2e.conftest import local_context
 from tests.factories import ContentItemFactory, telegraph
+from tests.integration.test_review_queue import staff_in
 
 PHONES = [320, 390]
 # An address with no place to break a line: a long slug, and a tracking query after it.
@@ -91,7 +91,7 @@ def article(transactional_db: None) -> ContentItem:
 
 @pytest.fixture
 def reviewer(transactional_db: None) -> Any:
-    return get_user_model().objects.create_user("reviewer-phone", is_staff=True)
+    return staff_in("reviewer", "reviewer-phone")
 
 
 def open_page(phone: Phone, live_server: LiveServer, path: str) -> None:

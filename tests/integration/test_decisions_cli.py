@@ -5,20 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from rights.models import ContentItem, TakedownRequest
 from rights.services import effects, enforcement
 from rights.states import CaseState, ContentStatus
+from tests.integration.test_review_queue import staff_in
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def reviewer(db: None) -> Any:
-    return get_user_model().objects.create_user(
-        username="reviewer", password="unused-password-1234", is_staff=True
-    )
+    # A lead: decides cases and restores content.
+    return staff_in("lead", "reviewer")
 
 
 def _submit(run_command: Any, item: ContentItem, email: str) -> str:
@@ -78,3 +77,24 @@ def test_deciding_an_unknown_case(run_command: Any, reviewer: Any) -> None:
     run = run_command("takedown", "approve", "TD-NOPE", "--staff", "reviewer")
     assert run.code == 1
     assert "no case" in run.stderr
+
+
+def test_the_command_checks_the_staff_members_role(
+    demo_catalogue: ContentItem, run_command: Any, reviewer: Any
+) -> None:
+    """The same permissions as the console: an admin (who manages outlets, not cases) and a
+    reviewer (who decides, but does not restore) are refused what their role does not hold."""
+    reference = _submit(run_command, demo_catalogue, "someone@example.org")
+    staff_in("admin", "ada")
+    staff_in("reviewer", "rita")
+    refused = run_command("takedown", "approve", reference, "--staff", "ada")
+    assert refused.code == 2
+    assert "may not decide cases" in refused.stderr
+    assert TakedownRequest.objects.get(reference=reference).state != CaseState.APPROVED
+    assert run_command("takedown", "approve", reference, "--staff", "rita").code == 0
+    _drive(reference)
+    no_restore = run_command(
+        "takedown", "restore", reference, "--staff", "rita", "--reasons", "Removed in error."
+    )
+    assert no_restore.code == 2
+    assert "may not restore content" in no_restore.stderr

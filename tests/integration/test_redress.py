@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils import timezone
 
@@ -38,6 +37,7 @@ from rights.services.requester import (
 from rights.states import CaseState, ContentStatus, TargetState
 from tests.engine import drive, untrusted
 from tests.factories import ContentItemFactory
+from tests.integration.test_review_queue import staff_in
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def _web_case(submit: Any, item: ContentItem) -> TakedownRequest:
 
 @pytest.fixture
 def second_reviewer(db: None) -> Any:
-    return get_user_model().objects.create_user("second-reviewer", is_staff=True)
+    return staff_in("reviewer", "second-reviewer")
 
 
 # --- confirmation ---------------------------------------------------------------------------
@@ -340,6 +340,10 @@ def test_restore_is_refused_to_the_first_decider_and_where_nothing_was_removed(
     assert refused.value.code == "same_decider"
     with pytest.raises(DomainError) as refused:
         review.case_restore(case=case, user_id=second_reviewer.pk, reasons="x")
+    assert refused.value.code == "not_permitted"  # a reviewer does not restore
+    lead = staff_in("lead", "lena")
+    with pytest.raises(DomainError) as refused:
+        review.case_restore(case=case, user_id=lead.pk, reasons="x")
     assert refused.value.code == "nothing_to_restore"
     assert AuditEvent.objects.count() == events
     case.refresh_from_db()

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client, RequestFactory
 from django.utils import timezone
@@ -31,6 +30,7 @@ from rights.web.logs import RedactSecretLinks
 from tests.engine import drive, untrusted
 from tests.factories import ContentItemFactory
 from tests.integration.test_request_form import unreadable_is_a_clear_400
+from tests.integration.test_review_queue import staff_in
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def trail(case: TakedownRequest) -> tuple[Any, ...]:
 
 @pytest.fixture
 def reviewer(db: None) -> Any:
-    return get_user_model().objects.create_user("reviewer-one", is_staff=True)
+    return staff_in("reviewer", "reviewer-one")
 
 
 @pytest.fixture
@@ -364,7 +364,7 @@ def test_appeal_shows_a_form_and_only_a_post_appeals(
 
 @pytest.fixture
 def second_reviewer(db: None) -> Any:
-    return get_user_model().objects.create_user("reviewer-two", is_staff=True)
+    return staff_in("reviewer", "reviewer-two")
 
 
 def test_during_an_appeal_the_decision_shown_is_the_one_appealed(
