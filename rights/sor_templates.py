@@ -47,7 +47,7 @@ GROUND_WORDS: dict[str, str] = {
 _REASONS: dict[str, dict[str, str]] = {
     Basis.COPYRIGHT: {
         REMOVAL: (
-            "The requester declared under oath that they own the content, or act for its "
+            "The requester {declared} that they own the content, or act for its "
             "owner, and that our republication of it is not authorised. We republish it from "
             "its primary source, and we remove it when its owner asks, so we removed our copy "
             "and will not republish it."
@@ -69,7 +69,7 @@ _REASONS: dict[str, dict[str, str]] = {
     },
     Basis.PRIVACY: {
         REMOVAL: (
-            "The requester declared under oath that the content is about them. Weighing "
+            "The requester {declared} that the content is about them. Weighing "
             "their privacy against the public interest in the report, we found that our "
             "republication should end, so we removed our copy and will not republish it."
         ),
@@ -89,7 +89,7 @@ _REASONS: dict[str, dict[str, str]] = {
     },
     Basis.DEFAMATION: {
         REMOVAL: (
-            "The requester declared under oath that the content makes false claims about "
+            "The requester {declared} that the content makes false claims about "
             "them. We removed our copy and will not republish it; the primary source decides "
             "about its own publication."
         ),
@@ -234,7 +234,11 @@ def draft(
     """The statement a decision of `kind` on `case` starts from."""
     ground = ground_of(case)
     templates = _REASONS.get(ground, _REASONS[Basis.OTHER])
-    reasons = templates[kind] + (AUTOMATED_REASONS if automated else "")
+    # What the requester did declare: under oath only where they swore the basis's statements
+    # (the web form and the API require them; mail and staff entry record none).
+    declared = "declared under oath" if case.statements else "told us, without a sworn statement,"
+    reasons = templates[kind].replace("{declared}", declared)
+    reasons += AUTOMATED_REASONS if automated else ""
     return Draft(
         ground=ground,
         facts=facts_of(case, targets),

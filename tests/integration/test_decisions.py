@@ -118,6 +118,23 @@ def test_an_approval_records_its_statement(submit: Any, item: ContentItem, rita:
     assert TakedownRequest.objects.get(pk=case.pk).decision_reasons == ""
 
 
+@pytest.mark.parametrize("sworn", [True, False])
+def test_the_removal_template_says_what_the_requester_declared(
+    submit: Any, item: ContentItem, sworn: bool
+) -> None:
+    """Under oath only where they swore: mail and staff entry record no statement."""
+    statements = ["subject_or_agent", "good_faith", "accurate"] if sworn else []
+    case = submit(
+        channel="staff", basis="privacy", statements=statements, urls=[item.source_url]
+    ).case
+    reasons = sor_draft(case, sor_templates.REMOVAL, now=clock.now()).reasons
+    if sworn:
+        assert reasons.startswith("The requester declared under oath that the content is about")
+    else:
+        assert reasons.startswith("The requester told us, without a sworn statement, that")
+    assert "{declared}" not in reasons
+
+
 def test_the_trusted_automatic_approval_records_its_statement(
     submit: Any, item: ContentItem
 ) -> None:
