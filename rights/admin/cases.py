@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from rights.models import TakedownRequest, Target
 from rights.selectors_review import CasePage, TargetRow, case_page
 from rights.services import abuse, review
 from rights.services.decisions import SorInput, sor_draft
+from rights.services.intake import REFERENCE_LENGTH, REFERENCE_PREFIX
 from rights.statements import STATEMENTS_VERSION
 from rights.states import CLOSED_CASE_STATES, CaseState, TargetState
 
@@ -187,6 +189,10 @@ def _decide(request: HttpRequest, case: TakedownRequest, decision: str) -> str:
     )
 
 
+# A reference as it is read out without its prefix ("7VERQPA").
+REFERENCE_BODY = re.compile(f"[A-Z0-9]{{{REFERENCE_LENGTH}}}")
+
+
 @admin.register(TakedownRequest)
 class TakedownRequestAdmin(ViewOnlyAdmin):
     """Cases, as the review queue: open ones first, soonest deadline first.
@@ -219,8 +225,19 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
         "trusted",
         "outlet",
     ]
-    search_fields = ["=reference", "targets__url", "=requester__email"]
-    search_help_text = "A reference, a URL (or part of one), or the requester's exact address."
+    # A URL as the requester typed it, or as our copy's slug or its primary source names it.
+    search_fields = [
+        "=reference",
+        "targets__url",
+        "targets__content_item__source_url",
+        "targets__content_item__slug",
+        "requester__email",
+        "requester__name",
+    ]
+    search_help_text = (
+        "A reference (with or without TD-), a URL or part of one (ours or the original "
+        "article's), or the requester's address or name (or part of either)."
+    )
     list_select_related = ["outlet", "assignee"]
     ordering = [F("deadline_at").asc(nulls_last=True), "pk"]
     date_hierarchy = "received_at"
@@ -235,6 +252,16 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[TakedownRequest]:
         return queue.queue_annotate(super().get_queryset(request), queue.request_now(request))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[TakedownRequest], search_term: str
+    ) -> tuple[QuerySet[TakedownRequest], bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().upper()
+        if REFERENCE_BODY.fullmatch(term):
+            # A reference read out without its prefix.
+            found = found | queryset.filter(reference=f"{REFERENCE_PREFIX}{term}")
+        return found, duplicates
 
     class Media:
         js = ["rights/console.js"]

@@ -34,6 +34,8 @@ from rights.workflow import transition
 __all__ = ["IntakeResult", "InvalidRequest", "Submission", "takedown_confirm", "takedown_submit"]
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read out over a phone
+REFERENCE_PREFIX = "TD-"
+REFERENCE_LENGTH = 7
 # Doors anyone can knock on: they never reveal whether an address is known or suspended.
 PUBLIC_CHANNELS = frozenset({Channel.WEB, Channel.EMAIL})
 SUSPENDED_REASONS = (
@@ -52,7 +54,8 @@ class IntakeResult:
 
 
 def _new_reference() -> str:
-    return "TD-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(7))
+    body = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+    return f"{REFERENCE_PREFIX}{body}"
 
 
 def _channel_actor(channel: str, requester: Requester, outlet: Outlet | None, actor: str) -> str:

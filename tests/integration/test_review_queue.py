@@ -224,6 +224,17 @@ def test_search_by_reference_url_and_requester_email(rita: Client) -> None:
     # A search looks through every case, closed ones included.
     assert listed(rita, q=closed.reference) == [closed.reference]
     assert listed(rita, q="nobody@nowhere.example") == []
+    # Without its prefix, as read out on the phone.
+    assert listed(rita, q=other.reference.removeprefix("TD-").lower()) == [other.reference]
+    # By the original article's URL, and by our copy's slug.
+    target = case.targets.order_by("id")[0]
+    assert target.content_item is not None
+    assert listed(rita, q=target.content_item.source_url) == [case.reference]
+    assert listed(rita, q=f"/a/{target.content_item.slug}/".strip("/a")) == [case.reference]
+    # By part of the requester's address, or their name.
+    domain = case.requester.email.split("@")[1]
+    assert case.reference in listed(rita, q=f"@{domain}")
+    assert case.reference in listed(rita, q=case.requester.name)
 
 
 def test_the_queue_keeps_the_requester_email_off(rita: Client) -> None:
