@@ -64,6 +64,10 @@ CASE_WORDS: dict[str, str] = {
     CaseState.RESTORED: "Closed: the content was restored after review",
     CaseState.NOT_FOUND: "Closed: we do not publish what the request names",
 }
+# A case closed removed, some of whose URLs were refused (decided URL by URL).
+PARTLY_REMOVED_WORDS = (
+    "Decided: some of the content has been removed; the rest was not (see the reasons)"
+)
 # The state of one URL, in plain words.
 TARGET_WORDS: dict[str, str] = {
     TargetState.PENDING: "Waiting for a decision",
@@ -166,7 +170,12 @@ def case_present(case: TakedownRequest, *, targets: list[Target], viewer: Viewer
     return CaseView(
         reference=case.reference,
         state=case.state,
-        meaning=CASE_WORDS[case.state],
+        meaning=(
+            PARTLY_REMOVED_WORDS
+            if case.state == CaseState.REMOVED
+            and any(t.state == TargetState.REJECTED for t in targets)
+            else CASE_WORDS[case.state]
+        ),
         basis=case.basis or None,
         statements=list(case.statements),
         whole_domain=case.whole_domain or None,

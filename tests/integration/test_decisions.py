@@ -23,6 +23,7 @@ from rights.models import (
     TakedownRequest,
     Target,
 )
+from rights.presenters import Viewer, case_present
 from rights.services import enforcement, requester, review
 from rights.services.decisions import SorInput, sor_draft
 from rights.services.notifications import render_message
@@ -235,6 +236,9 @@ def test_per_url_decision_end_to_end(submit: Any, outlet: Any, rita: User) -> No
     assert "the other 1 we decided not to remove" in mail.body
     assert reasons in mail.body
     assert "Appeal: open your request's page" in mail.body
+    # And the status page's headline says so too.
+    view = case_present(case, targets=targets_of(case), viewer=Viewer.staff())
+    assert view.meaning.startswith("Decided: some of the content has been removed")
     statuses = {t.pk: t.content_item.status for t in targets_of(case) if t.content_item}
     assert statuses[keep.pk] == ContentStatus.RESTORED
     assert statuses[gone[0].pk] == statuses[gone[1].pk] == ContentStatus.REMOVED
