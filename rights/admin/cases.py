@@ -354,6 +354,9 @@ class TakedownRequestAdmin(ViewOnlyAdmin):
             "may_mark_unfounded": may_decide(request.user) and case.state in abuse.MARKABLE_STATES,
             "is_appeal": queue.is_appeal(case),
             "own_appeal": queue.own_appeal(case, request.user),
+            "may_decide_here": request.user.has_perm(
+                DECIDE_APPEAL if queue.is_appeal(case) else DECIDE_CASE
+            ),
             "evidence_url": _evidence_url(case),
         }
         request.current_app = self.admin_site.name

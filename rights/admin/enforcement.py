@@ -11,6 +11,7 @@ from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from rights.admin.base import ConsoleAdmin, ViewOnlyAdmin
 from rights.admin.permissions import RETRY_REMOVAL_EFFECT
@@ -144,7 +145,9 @@ class SuppressionAdmin(ConsoleAdmin):
                     )
                     for rule in rules
                 )
-                self.message_user(request, f"{lifted} rule(s) lifted.")
+                self.message_user(
+                    request, ngettext("%d rule lifted.", "%d rules lifted.", lifted) % lifted
+                )
                 return None
         if not rules:
             self.message_user(request, "None of the selected rules is active.", messages.WARNING)
@@ -216,7 +219,13 @@ class RemovalEffectAdmin(ViewOnlyAdmin):
                 self.message_user(request, str(exc), level=messages.WARNING)
                 continue
             retried += 1
-        self.message_user(request, f"{retried} dead letter(s) put back in line.")
+        self.message_user(
+            request,
+            ngettext(
+                "%d dead letter put back in line.", "%d dead letters put back in line.", retried
+            )
+            % retried,
+        )
 
 
 @admin.register(Notification)

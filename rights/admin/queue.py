@@ -286,19 +286,22 @@ def decision_refusal(case: TakedownRequest, decision: Decision, user: Any) -> st
 def decision_effect(case: TakedownRequest, decision: Decision) -> str:
     """What the decision will do to this case, in a sentence."""
     count: int = getattr(case, "target_count", 0)
-    urls = f"{count} URL{'s' if count != 1 else ''}"
     if decision is APPROVE:
         opening = "Appeal granted" if is_appeal(case) else "Approved"
-        return f"{opening}: the content its {urls} name is taken down and kept down."
+        named = "its URL names" if count == 1 else f"its {count} URLs name"
+        return f"{opening}: the content {named} is taken down and kept down."
     if decision is REJECT:
         removed: int = getattr(case, "removed_count", 0)
         if case.state == CaseState.APPEALED and removed > 0:
             return "Appeal turned down: what was removed stays removed; the rest stays refused."
         opening = "Appeal turned down" if is_appeal(case) else "Rejected"
-        return (
-            f"{opening} for its {urls}, with the statement of reasons below; content the "
-            "fail-safe took offline comes back."
+        urls = "its URL" if count == 1 else f"its {count} URLs"
+        back = (
+            "; the content the fail-safe took offline comes back"
+            if case.state == CaseState.DISABLED_PENDING_REVIEW
+            else ""
         )
+        return f"{opening} for {urls}, with the statement of reasons below{back}."
     return "Restored: removed content comes back, and its suppressions are lifted."
 
 

@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.translation import ngettext
 
 from rights.admin.base import ChangedFieldsOnlyAdmin, changed_fields
 from rights.admin.permissions import ERASE_REQUESTER, SUSPEND_REQUESTER
@@ -283,7 +284,10 @@ class RequesterAdmin(ChangedFieldsOnlyAdmin):
                 outcomes.append((requester, True, act.done))
         done = sum(1 for _, ok, _ in outcomes if ok)
         level = messages.SUCCESS if done == len(outcomes) else messages.WARNING
-        self.message_user(request, f"{done} of {len(outcomes)} requester(s) {act.done}.", level)
+        chosen = ngettext("%(n)d requester", "%(n)d requesters", len(outcomes)) % {
+            "n": len(outcomes)
+        }
+        self.message_user(request, f"{done} of {chosen} {act.done}.", level)
         context = {
             **self.admin_site.each_context(request),
             "title": f"{done} requester{'s' if done != 1 else ''} {act.done}",

@@ -340,6 +340,7 @@ def test_staff_without_the_permission_cannot_decide(submit: Any, item: Any) -> N
     client = client_for(admin)
     html = client.get(page_url(case)).content.decode()
     assert 'data-testid="decide-approve"' not in html
+    assert "Your role does not decide cases: a reviewer or a lead does." in html
     assert client.post(page_url(case), {"decision": "approve"}).status_code == 403
     assert TakedownRequest.objects.get(pk=case.pk).state == CaseState.IN_REVIEW
 

@@ -379,7 +379,7 @@ def test_a_refusing_cms_leaves_a_dead_letter_staff_can_retry(
         {"action": "retry_dead_letters", "_selected_action": [effect.pk]},
         follow=True,
     )
-    assert "1 dead letter(s) put back in line" in response.content.decode()
+    assert "1 dead letter put back in line" in response.content.decode()
     effect.refresh_from_db()
     assert effect.dead_at is None
     retried = AuditEvent.objects.get(stream=case.audit_stream(), action="effect.retried")
