@@ -44,6 +44,13 @@ class SuppressionAddForm(forms.ModelForm):
     class Meta:
         model = Suppression
         fields = ["kind", "value", "reason"]
+        help_texts = {
+            "value": (
+                "A rule stops the crawler republishing what it covers, from now on. Copies "
+                "already live stay up: they are taken down through a case (the `takedown` "
+                "command or a request), which suppresses them in its turn."
+            )
+        }
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
