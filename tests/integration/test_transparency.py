@@ -202,7 +202,7 @@ def test_a_fixed_number_of_queries_whatever_the_number_of_cases() -> None:
         case(start + n * H, channel=["web", "email", "api"][n % 3], hours=n % 7)
     with CaptureQueriesContext(connection) as many:
         transparency_report(now=NOW)
-    assert len(few) == len(many) == 8
+    assert len(few) == len(many) == 7
 
 
 def test_the_page_and_its_downloads(client: Client) -> None:
