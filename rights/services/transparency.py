@@ -361,7 +361,8 @@ def _duplicates(answer: Any, count: int) -> set[int]:
         return set()
     found: set[int] = set()
     if count == 1 and set(errors) == {"puid"}:
-        return {0}  # the single-statement form of the answer
+        # The single-statement form of the answer.
+        return {0} if any("not unique" in str(m) for m in errors["puid"]) else set()
     for key, fields in errors.items():
         match = re.fullmatch(r"statement_(\d+)", str(key))
         if (
@@ -425,7 +426,7 @@ def _send(batch: list[Exported], attempts: int, backoff: float) -> tuple[int, in
             status, answer = _post(json.dumps({"statements": [s.body for s in pending]}).encode())
         except (OSError, ValueError) as exc:
             status, answer = 0, {"error": type(exc).__name__}
-        if status in (200, 201):
+        if status == 201:  # the documentation: anything else, and nothing was created
             listed = answer.get("statements", []) if isinstance(answer, dict) else []
             uuids = {
                 str(s.get("puid")): str(s.get("uuid", ""))

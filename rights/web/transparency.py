@@ -12,6 +12,8 @@ strict Content Security Policy holds: no script, no inline style, no CDN.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import io
 import logging
 from datetime import date, timedelta
@@ -31,13 +33,22 @@ from rights.selectors_transparency import (
     DOORS,
     OUTCOMES,
     Figures,
+    Period,
     Report,
     transparency_report,
 )
 
 logger = logging.getLogger(__name__)
 
-CACHE_KEY = "rights:transparency-report:v1"
+
+def _cache_key() -> str:
+    """The cache key names the report's shape, so that a release that changes it never reads
+    an older release's figures back (they are pickled objects)."""
+    shape = ",".join(f.name for cls in (Report, Figures, Period) for f in dataclasses.fields(cls))
+    return f"rights:transparency-report:{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
+
+
+CACHE_KEY = _cache_key()
 DOOR_COLOURS = {"web": "#4263eb", "email": "#2b8a3e", "api": "#e8890c", "staff": "#862e9c"}
 OUTCOME_COLOURS = {
     "removed": "#2b8a3e",

@@ -442,7 +442,8 @@ class FakeDatabase:
     # the batch (the answer lost at the worst moment).
     fail_before: set[int] = field(default_factory=set)
     fail_after: set[int] = field(default_factory=set)
-    created_twice: list[str] = field(default_factory=list)
+    # What a success answers: 201, unless a test plays a proxy that answers 200 instead.
+    success: int = 201
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -474,7 +475,7 @@ class FakeDatabase:
                 created.append(record)
             if call in self.fail_after:
                 return 500, {"message": "Server Error"}
-            return 201, {"statements": created}
+            return self.success, {"statements": created}
 
 
 @pytest.fixture
@@ -585,6 +586,18 @@ def test_submit_refusals_say_what_is_wrong(
     result = run_command("sor_export", "--submit")
     assert result.code == 1
     assert "set SOR_SUBMIT_URL" in result.stderr
+
+
+def test_only_201_created_counts_as_taken(
+    submit: Any, run_command: Any, database: FakeDatabase
+) -> None:
+    many_restrictions(submit, 3)
+    database.success = 200
+    database.fail_after = set()
+    result = run_command("sor_export", "--submit")
+    # The first call stored them but did not say 201: the retry finds them held.
+    assert result.code == 0, result.stderr
+    assert set(SorSubmission.objects.values_list("outcome", flat=True)) == {"existing"}
 
 
 def test_an_unreachable_database_is_a_retry_later(

@@ -21,6 +21,7 @@ from rights import audit
 from rights.models import LadderRung, Measure, StatementOfReasons, TakedownRequest
 from rights.selectors_transparency import _withheld, transparency_report
 from rights.states import CaseState, TargetState
+from rights.web.transparency import CACHE_KEY
 from tests.factories import TakedownRequestFactory, TargetFactory
 from tests.integration.test_sor_export import every_kind
 
@@ -255,11 +256,11 @@ def test_nothing_personal_is_ever_reported(client: Client, submit: Any, outlet: 
 
 def test_the_report_is_cached_briefly(client: Client, settings: Any) -> None:
     settings.TRANSPARENCY_CACHE_SECONDS = 60
-    cache.delete("rights:transparency-report:v1")
+    cache.delete(CACHE_KEY)
     first = json.loads(client.get("/transparency/report.json").content)
     case(datetime.now(UTC) - H)
     again = json.loads(client.get("/transparency/report.json").content)
     assert again == first  # from the cache
-    cache.delete("rights:transparency-report:v1")
+    cache.delete(CACHE_KEY)
     fresh = json.loads(client.get("/transparency/report.json").content)
     assert fresh["months"][0]["received"] == first["months"][0]["received"] + 1
