@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from rights.states import TargetState
 from tests.engine import drive
 from tests.factories import ContentItemFactory, statements_for, telegraph_items
 from tests.integration.test_review_queue import staff_in
+from tests.integration.test_settings import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -335,6 +337,7 @@ def test_the_fail_safe_records_its_own_statement(submit: Any, outlet: Any) -> No
     ).exists()
 
 
+@pytest.mark.smoke
 def test_every_exported_statement_is_one_the_database_accepts(
     submit: Any, outlet: Any, run_command: Any
 ) -> None:
@@ -611,3 +614,32 @@ def test_an_unreachable_database_is_a_retry_later(
     assert result.code == 75
     assert "no answer" in result.stderr
     assert not SorSubmission.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SOR_SUBMIT_URL", "ftp://transparency.example/api"),
+        ("SOR_SUBMIT_URL", "not a url"),
+        ("SOR_SUBMIT_TIMEOUT", "301"),
+        ("TRANSPARENCY_MIN_COUNT", "0"),
+        ("TRANSPARENCY_CACHE_SECONDS", "-1"),
+    ],
+)
+def test_bad_settings_stop_start_up_naming_them(name: str, value: str) -> None:
+    result = manage("check", DEBUG="1", **{name: value})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"configuration error: {name}")
+
+
+def test_the_token_never_travels_in_clear_text_to_another_host() -> None:
+    result = manage(
+        "check",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        AUDIT_SIGNING_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="rights.example",
+        PUBLIC_BASE_URL="https://rights.example",
+        SOR_SUBMIT_URL="http://transparency.example/api/v1/statements",
+    )
+    assert result.returncode == 2
+    assert "SOR_SUBMIT_URL must use https" in result.stderr

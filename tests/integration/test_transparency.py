@@ -130,6 +130,7 @@ def test_withheld_counts_cannot_be_worked_back() -> None:
     assert _withheld({"a": 6, "b": 9}, ["a", "b"], 15, 5) == {"a": 6, "b": 9}
 
 
+@pytest.mark.smoke
 def test_the_figures_are_those_worked_out_by_hand() -> None:
     fixture()
     report = transparency_report(now=NOW)
@@ -206,6 +207,7 @@ def test_a_fixed_number_of_queries_whatever_the_number_of_cases() -> None:
     assert len(few) == len(many) == 7
 
 
+@pytest.mark.smoke
 def test_the_page_and_its_downloads(client: Client) -> None:
     fixture()
     with time_machine.travel(NOW, tick=False):
