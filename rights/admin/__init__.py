@@ -8,7 +8,16 @@ Every page and action checks a permission; the staff roles (groups `reviewer`, `
 
 from django.contrib import admin
 
-from rights.admin import audit, cases, catalogue, dashboard, enforcement, evidence, requesters
+from rights.admin import (
+    audit,
+    cases,
+    catalogue,
+    dashboard,
+    enforcement,
+    evidence,
+    requesters,
+    transparency,
+)
 
 # The console's front page leads with the review queue (reviewers land here after logging in).
 admin.site.site_header = "Takedown console"
@@ -24,4 +33,5 @@ __all__ = [
     "enforcement",
     "evidence",
     "requesters",
+    "transparency",
 ]
