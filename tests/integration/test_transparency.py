@@ -14,14 +14,14 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.db import connection
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from rights import audit
 from rights.models import LadderRung, Measure, StatementOfReasons, TakedownRequest
 from rights.selectors_transparency import _withheld, transparency_report
 from rights.states import CaseState, TargetState
-from rights.web.transparency import CACHE_KEY
+from rights.web.transparency import CACHE_KEY, report_page
 from tests.factories import TakedownRequestFactory, TargetFactory
 from tests.integration.test_sor_export import every_kind
 
@@ -211,6 +211,10 @@ def test_a_fixed_number_of_queries_whatever_the_number_of_cases() -> None:
 def test_the_page_and_its_downloads(client: Client) -> None:
     fixture()
     with time_machine.travel(NOW, tick=False):
+        # The view itself, counted before the test client's requests reset the log.
+        with CaptureQueriesContext(connection) as queries:
+            report_page(RequestFactory().get("/transparency/"))
+        assert len(queries) == 7  # the report's, and nothing more for the page
         page = client.get("/transparency/")
         data = client.get("/transparency/report.json")
         table = client.get("/transparency/report.csv")
