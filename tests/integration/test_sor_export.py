@@ -425,7 +425,7 @@ def test_bad_arguments_are_refused_plainly(
     run_command: Any, args: tuple[str, ...], words: str
 ) -> None:
     result = run_command("sor_export", *args)
-    assert result.code != 0
+    assert result.code == 2
     assert words in result.stderr
 
 

@@ -36,7 +36,9 @@ def _since(raw: str) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise CommandError(f"--since must be a date such as 2026-01-31, not {raw!r}") from exc
+        raise CommandError(
+            f"--since must be a date such as 2026-01-31, not {raw!r}", returncode=2
+        ) from exc
 
 
 class Command(BaseCommand):
@@ -55,7 +57,7 @@ class Command(BaseCommand):
         since = _since(options["since"]) if options["since"] else None
         out = Path(options["out"]) if options["out"] else None
         if out is not None and not out.parent.is_dir():
-            raise CommandError(f"--out: no such directory: {out.parent}")
+            raise CommandError(f"--out: no such directory: {out.parent}", returncode=2)
         written = self._write(statements_export(since=since), out)
         if not options["submit"]:
             self.stderr.write(f"{written} statements exported")
