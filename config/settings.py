@@ -534,3 +534,35 @@ SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
+
+# --- Transparency (DSA Art. 17 and 24(5)): the statements' export and the public report -------
+# Where `sor_export --submit` sends statements of reasons: the EU DSA transparency database's
+# endpoint for several statements at once (POST {"statements": [...]}, at most 100), with
+# SOR_SUBMIT_TOKEN as its bearer token. https, or plain http to this machine (or with DEBUG on).
+SOR_SUBMIT_URL = os.environ.get("SOR_SUBMIT_URL", "").strip()
+if SOR_SUBMIT_URL:
+    _sor_url = urlsplit(SOR_SUBMIT_URL)
+    if _sor_url.scheme not in {"http", "https"} or not _sor_url.hostname:
+        raise ImproperlyConfigured(f"SOR_SUBMIT_URL must be an http(s) URL, not {SOR_SUBMIT_URL!r}")
+    if _sor_url.scheme == "http" and not DEBUG and _sor_url.hostname not in LOOPBACK_HOSTS:
+        raise ImproperlyConfigured(
+            "SOR_SUBMIT_URL must use https when DEBUG is off (it carries the bearer token)"
+        )
+SOR_SUBMIT_TOKEN = os.environ.get("SOR_SUBMIT_TOKEN", "")
+# Seconds for one call to the database, from 1 to 300.
+SOR_SUBMIT_TIMEOUT = env_int("SOR_SUBMIT_TIMEOUT", 30)
+if SOR_SUBMIT_TIMEOUT > 300:
+    raise ImproperlyConfigured(f"SOR_SUBMIT_TIMEOUT must be at most 300, not {SOR_SUBMIT_TIMEOUT}")
+# The public report (/transparency/): a figure below this is shown as "fewer than N" and never
+# broken down further, so that no small group of requests can be told apart (1 to 1000).
+TRANSPARENCY_MIN_COUNT = env_int("TRANSPARENCY_MIN_COUNT", 5)
+if TRANSPARENCY_MIN_COUNT > 1000:
+    raise ImproperlyConfigured(
+        f"TRANSPARENCY_MIN_COUNT must be at most 1000, not {TRANSPARENCY_MIN_COUNT}"
+    )
+# Seconds the report's figures are kept in the cache (0: computed for every request).
+TRANSPARENCY_CACHE_SECONDS = env_int("TRANSPARENCY_CACHE_SECONDS", 300, minimum=0)
+if TRANSPARENCY_CACHE_SECONDS > 86400:
+    raise ImproperlyConfigured(
+        f"TRANSPARENCY_CACHE_SECONDS must be at most 86400, not {TRANSPARENCY_CACHE_SECONDS}"
+    )

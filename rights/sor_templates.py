@@ -27,6 +27,8 @@ REFUSAL = "refusal"
 PARTIAL = "partial"
 RESTORATION = "restoration"
 KINDS = (REMOVAL, REFUSAL, PARTIAL, RESTORATION)
+# Not a reviewer's: the deadline rule's own decision to disable what nobody decided in time.
+FAILSAFE = "failsafe"
 
 # What a reviewer must replace before a statement may be recorded.
 EDIT_MARKER = "[edit:"
@@ -42,6 +44,10 @@ GROUND_WORDS: dict[str, str] = {
     Basis.OTHER: "our terms: the owner of the content does not want it republished",
     TERMS: "our terms: the promise under every copy to delete it when its owner asks",
     WHOLE_DOMAIN: "our terms: the owner of a whole domain does not want it republished",
+    FAILSAFE: (
+        "our terms: content named in a request nobody has decided shortly before its deadline "
+        "is disabled until a reviewer decides"
+    ),
 }
 
 _REASONS: dict[str, dict[str, str]] = {
@@ -135,6 +141,14 @@ AUTOMATED_REASONS = (
 )
 
 
+FAILSAFE_REASONS = (
+    "Nobody had decided this request shortly before its deadline, so, as our terms promise, "
+    "access to the content it names was disabled until a reviewer decides. This was done "
+    "automatically by our deadline rule, with no person deciding and without an assessment of "
+    "the request; the decision that follows has a statement of its own."
+)
+
+
 @dataclass(frozen=True)
 class Draft:
     """A statement's texts before the reviewer edits them."""
@@ -220,6 +234,7 @@ MEASURE_OF_KIND: dict[str, str] = {
     REFUSAL: Measure.NO_ACTION,
     PARTIAL: Measure.PARTIAL,
     RESTORATION: Measure.RESTORATION,
+    FAILSAFE: Measure.DISABLING,
 }
 
 
@@ -232,6 +247,13 @@ def draft(
     automated: bool = False,
 ) -> Draft:
     """The statement a decision of `kind` on `case` starts from."""
+    if kind == FAILSAFE:
+        return Draft(
+            ground=FAILSAFE,
+            facts=facts_of(case, targets),
+            reasons=FAILSAFE_REASONS,
+            redress=redress_text(case, Measure.DISABLING, now),
+        )
     ground = ground_of(case)
     templates = _REASONS.get(ground, _REASONS[Basis.OTHER])
     # What the requester did declare: under oath only where they swore the basis's statements

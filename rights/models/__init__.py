@@ -25,6 +25,7 @@ from rights.models.enforcement import (
     SweeperRun,
     Transport,
 )
+from rights.models.transparency import SorSubmission, SubmissionOutcome
 
 __all__ = [
     "Audience",
@@ -43,7 +44,9 @@ __all__ = [
     "RemovalEffect",
     "Requester",
     "RightsContact",
+    "SorSubmission",
     "StatementOfReasons",
+    "SubmissionOutcome",
     "Suppression",
     "SuppressionKind",
     "SweeperRun",

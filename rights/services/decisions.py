@@ -1,6 +1,7 @@
 """Statements of reasons (DSA Art. 17): one for every decision, written in the decision's own
 transaction by the service that makes it (rights.services.review for staff, the intake for a
-trusted request's automatic approval).
+trusted request's automatic approval, rights.services.ladder for each chunk of targets the
+fail-safe disables).
 
 `sor_check` validates what a reviewer wrote before anything is written; `sor_record` writes the
 statement and its audit event, inside the caller's transaction. The measure follows from the
@@ -95,6 +96,8 @@ def measure_of(scope: Mapping[int, str], *, restoring: bool = False) -> str:
         return Measure.PARTIAL
     if removed:
         return Measure.REMOVAL
+    if any(outcome == TargetState.DISABLED for outcome in scope.values()):
+        return Measure.DISABLING  # the fail-safe's, pending a decision
     return Measure.NO_ACTION
 
 

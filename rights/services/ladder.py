@@ -4,6 +4,7 @@ Rungs are fractions of the deadline (`rights.deadlines`): reminder, escalation, 
 breach. Each fires once per case (a unique row decides) and is audited. The fail-safe disables
 every target still pending, in chunks of FAILSAFE_CHUNK, each its own short transaction, so a
 case of any size finishes within its budget and a resumed fail-safe carries on where it was.
+Each chunk records its statement of reasons (automated, the disabled targets its scope) with it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from rights import audit, clock, deadlines
+from rights import audit, clock, deadlines, sor_templates
 from rights.db import case_lock_if_any
 from rights.deadlines import Rung
 from rights.models import Audience, ContentItem, LadderRung, RemovalAction, TakedownRequest, Target
 from rights.removal.catalogue import CatalogueBackend
+from rights.services.decisions import sor_draft, sor_record
 from rights.services.effects import ACTOR, effect_rows, effects_done
 from rights.services.notifications import notify
 from rights.states import CLOCK_RUNNING_STATES, CaseState, TargetState
@@ -199,6 +201,18 @@ def _failsafe_chunk(case_id: int) -> bool:
             if item is not None:
                 catalogue.apply_locked(target=disabled, item=item, action=action, key=effect.key)
         effects_done(case=case, effects=effects.values())
+        if chunk:
+            # A restriction by rule, with no person deciding: its own statement of reasons (DSA
+            # Art. 17), with these targets as its scope, in the transaction that disables them.
+            sor_record(
+                case=case,
+                scope={target.pk: TargetState.DISABLED for target in chunk},
+                statement=sor_draft(case, sor_templates.FAILSAFE, now=now),
+                decided_at=now,
+                user_id=None,
+                actor=ACTOR,
+                automated_decision=True,
+            )
         remaining = (
             len(chunk) == settings.FAILSAFE_CHUNK
             and case.targets.filter(state=TargetState.PENDING).exists()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from rights.web import confirmation, request_form, status, views
+from rights.web import confirmation, request_form, status, transparency, views
 
 app_name = "rights"
 
@@ -19,6 +19,10 @@ urlpatterns = [
     path("status/<str:token>/live.json", status.status_live, name="status_live"),
     path("status/<str:token>/withdraw/", status.withdraw, name="withdraw"),
     path("status/<str:token>/appeal/", status.appeal, name="appeal"),
+    # The public transparency report (aggregates only) and its figures.
+    path("transparency/", transparency.report_page, name="transparency"),
+    path("transparency/report.csv", transparency.report_csv, name="transparency_csv"),
+    path("transparency/report.json", transparency.report_json, name="transparency_json"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path(".well-known/rights-evidence-key", views.evidence_key, name="evidence_key"),
