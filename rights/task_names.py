@@ -13,3 +13,6 @@ class TaskName(StrEnum):
     AUDIT_CHECKPOINT = "rights.audit_checkpoint"
     PING = "rights.ping"
     REQUESTERS_RETENTION = "rights.requesters_retention"
+    MAIL_PROCESS = "rights.mail_process"
+    MAIL_PENDING = "rights.mail_pending"
+    MAIL_FETCH = "rights.mail_fetch"

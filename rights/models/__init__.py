@@ -25,8 +25,10 @@ from rights.models.enforcement import (
     SweeperRun,
     Transport,
 )
+from rights.models.mail import STAFF_QUEUE_STATES, InboundMessage, MailState
 
 __all__ = [
+    "STAFF_QUEUE_STATES",
     "Audience",
     "AuditCheckpoint",
     "AuditEvent",
@@ -34,7 +36,9 @@ __all__ = [
     "Channel",
     "ContentItem",
     "DomainVerification",
+    "InboundMessage",
     "LadderRung",
+    "MailState",
     "Measure",
     "Notification",
     "Outlet",
