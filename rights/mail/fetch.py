@@ -67,13 +67,20 @@ def _quoted(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _move(client: imaplib.IMAP4, uid: bytes, folder: str) -> None:
-    if "MOVE" in client.capabilities:
+def _capabilities(client: imaplib.IMAP4) -> frozenset[str]:
+    """What the server offers once logged in (it may offer more than before the login)."""
+    data = _check(client.capability(), "CAPABILITY")
+    words = b" ".join(d for d in data if isinstance(d, bytes)).decode("ascii", "replace")
+    return frozenset(words.upper().split())
+
+
+def _move(client: imaplib.IMAP4, uid: bytes, folder: str, capabilities: frozenset[str]) -> None:
+    if "MOVE" in capabilities:
         _check(client.uid("MOVE", uid.decode(), _quoted(folder)), "MOVE")
         return
     _check(client.uid("COPY", uid.decode(), _quoted(folder)), "COPY")
     _check(client.uid("STORE", uid.decode(), "+FLAGS.SILENT", r"(\Deleted)"), "STORE")
-    if "UIDPLUS" in client.capabilities:
+    if "UIDPLUS" in capabilities:
         _check(client.uid("EXPUNGE", uid.decode()), "UID EXPUNGE")
     else:
         _check(client.expunge(), "EXPUNGE")
@@ -106,6 +113,7 @@ def mailbox_read(*, url: str | None = None, batch: int | None = None) -> FetchRe
     result = FetchResult()
     client = _connect(address)
     try:
+        capabilities = _capabilities(client)
         _check(client.select(_quoted(address.folder)), f"to open folder {address.folder}")
         # Created once; an existing folder is fine (the server says so, and nothing changes).
         client.create(_quoted(folder))
@@ -120,7 +128,7 @@ def mailbox_read(*, url: str | None = None, batch: int | None = None) -> FetchRe
             stored = message_store(raw=raw, source="imap", size=size)
             result.stored.append(stored.message.pk)
             # Stored and committed: only now may it leave the inbox.
-            _move(client, uid, folder)
+            _move(client, uid, folder, capabilities)
             result.moved += 1
     except (OSError, imaplib.IMAP4.error) as exc:
         raise MailboxError(f"the mailbox connection failed ({type(exc).__name__})") from None

@@ -22,7 +22,11 @@ from rights.services.intake_checks import canonical_email
 
 # A URL written out: a scheme, or a bare www. host. It ends at white space, or at a character
 # that cannot be in a URL written in running text; closing punctuation is trimmed after.
-URL_IN_TEXT = re.compile(r"""(?i)\b(?:https?://|www\.)[^\s<>"'`{}|\\^\x00-\x1f\x7f]+""")
+# Quotation marks of every language end it too (a URL in “quotes” or «guillemets»), and so do
+# Japanese and Chinese script and punctuation, often written with no space after a URL.
+URL_IN_TEXT = re.compile(
+    r"""(?i)\b(?:https?://|www\.)[^\s<>"'`{}|\\^\x00-\x1f\x7f\u2018-\u201f\u00ab\u00bb\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]+"""
+)
 TRAILING = ".,;:!?*_~"
 PAIRS = {")": "(", "]": "[", "}": "{"}
 MESSAGE_ID = re.compile(r"<[^<>\s]{1,900}>")
@@ -43,6 +47,7 @@ class ParsedMail:
     urls: tuple[str, ...]
     replies_to: tuple[str, ...]  # Message-IDs in In-Reply-To and References, nearest first
     automatic: str  # why it is a machine's message ("auto_submitted", ...), or ""
+    defects: int  # MIME defects the parser found and worked around
     check: SenderCheck = field(default_factory=lambda: SenderCheck(verified=False))
 
 
@@ -150,7 +155,9 @@ def parse_message(raw: bytes, *, authserv_id: str) -> ParsedMail:
     html: list[str] = []
     urls: list[str] = []
     budget = MAX_TEXT
+    defects = 0
     for part in message.walk():
+        defects += len(part.defects)
         if part.is_multipart() or part.get_content_maintype() != "text" or budget <= 0:
             continue
         text = _decoded(part)[:budget]
@@ -182,5 +189,6 @@ def parse_message(raw: bytes, *, authserv_id: str) -> ParsedMail:
         urls=tuple(dict.fromkeys(urls)),
         replies_to=tuple(dict.fromkeys(reversed(replies_to))),
         automatic=_automatic(message, sender),
+        defects=defects,
         check=check,
     )

@@ -228,6 +228,9 @@ def _read(message: InboundMessage) -> InboundMessage:
         )
         return _settle(message, MailState.THREADED, reason=how, case=case, data=record)
     articles = _articles(parsed.urls)
+    if not articles and parsed.defects and not parsed.text.strip():
+        # Broken MIME that left no words to read: a person must look, not an automatic reply.
+        return _settle(message, MailState.NEEDS_STAFF, reason="broken_mime", data=record)
     if not articles:
         message = _settle(message, MailState.ANSWERED, reason="no_article", data=record)
         notify_inbound(inbound=message, kind="mail_help")

@@ -42,7 +42,7 @@ class Command(BaseCommand):
         raw, size = read_capped(sys.stdin.buffer, settings.MAIL_MAX_BYTES)
         if not raw.strip():
             self.stderr.write("mail_receive: standard input held no message")
-            sys.exit(EX_TEMPFAIL if size else 65)  # 65: EX_DATAERR, nothing to keep
+            sys.exit(65)  # EX_DATAERR: there is nothing to keep
         try:
             stored = message_store(raw=raw, source="pipe", size=size)
         except Exception as exc:  # any failure to store: the MTA must keep the message
