@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import grp
 import imaplib
+import logging
 import os
 import pwd
 import shutil
@@ -156,6 +157,8 @@ class SmtpSink:
                     sink.messages.append(message)
                 return "250 OK"
 
+        # aiosmtpd narrates every command at INFO; its warnings are enough here.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
