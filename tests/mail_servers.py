@@ -25,7 +25,7 @@ from tests.stack import free_port
 
 DOVECOT = "/usr/sbin/dovecot"
 USER = "takedown"
-PASSWORD = "imap-test-password"  # noqa: S105 (a throwaway server's throwaway user)
+PASSWORD = "imap-test-password"  # a throwaway server's throwaway user
 
 CONFIG = """\
 base_dir = {dir}/run
