@@ -31,12 +31,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from rights import audit, clock
 from rights.errors import DomainError
 from rights.mail.mailbox import rate_window
 from rights.mail.parse import ParsedMail, header_message_id, parse_message, storage_key
-from rights.models import Channel, InboundMessage, MailState, TakedownRequest
+from rights.models import Channel, InboundMessage, MailState, Notification, TakedownRequest
 from rights.normalise import NormaliseError, has_forbidden_characters, normalise_url
 from rights.services.intake import REFERENCE_ALPHABET, Submission, takedown_submit
 from rights.services.notifications import case_of_message_id, notify_inbound
@@ -318,6 +319,30 @@ def message_make_case(
             action="mail.case_made",
         )
         return result.case
+
+
+def messages_erase(*, email: str, case_ids: list[int]) -> int:
+    """Erase what the mailbox kept of a requester (their erasure, rights.services.erasure):
+    the raw bytes, sender, subject and URLs of every message from their address or about their
+    cases; the key becomes a digest (still unique, so a redelivery is still recognised as
+    seen, no longer readable). Answers not yet sent are cancelled. Returns how many."""
+    messages = list(
+        InboundMessage.objects.select_for_update()
+        .filter(Q(sender=email) | Q(case_id__in=case_ids))
+        .exclude(key__startswith="erased:")
+        .order_by("pk")
+    )
+    for message in messages:
+        message.key = f"erased:{audit.text_digest(message.key)}"
+        message.raw = b""
+        message.sender = message.subject = message.message_id = ""
+        message.urls = []
+        message.save(update_fields=["key", "raw", "sender", "subject", "message_id", "urls"])
+        audit.append(stream=message.audit_stream(), actor=SYSTEM, action="mail.erased", data={})
+    Notification.objects.filter(inbound__in=messages, sent_at__isnull=True).update(
+        sent_at=clock.now(), lease_until=None, last_error="cancelled: requester erased"
+    )
+    return len(messages)
 
 
 def message_raw_viewed(*, message: InboundMessage, user_id: int) -> None:

@@ -11,10 +11,13 @@ from typing import Any
 import pytest
 from django.core import mail
 
+from rights import audit
 from rights.mail.receive import message_process, message_store
 from rights.models import AuditEvent, InboundMessage, MailState, Notification, TakedownRequest
+from rights.services import erasure
 from rights.services.notifications import notification_send, outgoing_message_id
 from rights.states import CaseState
+from rights.workflow import transition
 from tests.factories import ContentItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -319,3 +322,27 @@ def test_every_step_is_audited_without_personal_data(article: Any) -> None:
     for event in events:
         assert "anna" not in str(event.data).lower()
         assert "harbour" not in str(event.data).lower()
+
+
+def test_erasing_a_requester_erases_what_the_mailbox_kept_of_them(
+    article: Any, admin_user: Any
+) -> None:
+    opened = receive(corpus("plain.eml"))
+    asked = corpus("no_article.eml").replace(b"Dan Reader <dan@example.org>", b"anna@example.org")
+    answered = receive(asked)
+    assert answered.sender == "anna@example.org"
+    assert opened.case is not None
+    case = transition(opened.case, CaseState.REJECTED, actor="staff:1")
+    erasure.requester_erase(requester=case.requester, user_id=admin_user.pk, reason="asked")
+    for message in InboundMessage.objects.all():
+        assert bytes(message.raw) == b""
+        assert (message.sender, message.subject, message.message_id, message.urls) == (
+            "",
+            "",
+            "",
+            [],
+        )
+        assert message.key.startswith("erased:")
+    # The answer not yet sent is cancelled; the trail still verifies.
+    assert send_all() == []
+    assert audit.verify().events > 0
