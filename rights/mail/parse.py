@@ -112,9 +112,13 @@ def urls_in_text(text: str) -> list[str]:
     for match in URL_IN_TEXT.finditer(text):
         url = _trim(match.group(0))
         if url.lower().startswith("www."):
+            # A bare host: "www." and at least one more label.
+            if "." not in url[4:].split("/", 1)[0].strip("."):
+                continue
             url = "https://" + url
-        if "." in url.split("//", 1)[-1]:
-            found.append(url)
+        elif not url.split("//", 1)[1]:
+            continue
+        found.append(url)
     return found
 
 

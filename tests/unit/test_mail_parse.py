@@ -26,7 +26,8 @@ SRC = "https://www.telegraph.co.uk/news/harbour-fire/"
             ["https://en.wikipedia.org/wiki/Fire_(disambiguation)"],
         ),
         (f"two: {SRC} and http://news.example/a/b/!", [SRC, "http://news.example/a/b/"]),
-        ("no links here, just www. and http:// alone", []),
+        ("no links here, just www. and http:// alone, or www.example", []),
+        ("http://localhost:8000/a/x/ on this machine", ["http://localhost:8000/a/x/"]),
     ],
 )
 def test_urls_in_text(text: str, urls: list[str]) -> None:
