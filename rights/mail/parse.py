@@ -35,6 +35,7 @@ AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
 BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 MACHINE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 MAX_TEXT = 200_000  # characters of text read from one message; URLs are found within them
+MAX_URL = 2048  # longer is no article's address (intake refuses it too)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ def urls_in_text(text: str) -> list[str]:
             url = "https://" + url
         elif not url.split("//", 1)[1]:
             continue
-        found.append(url)
+        if len(url) <= MAX_URL:
+            found.append(url)
     return found
 
 

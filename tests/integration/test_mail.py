@@ -5,13 +5,15 @@ threaded to the sender's message; and the staff queue."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
-from rights import audit
+from rights import audit, tasks
 from rights.mail.receive import message_process, message_store
 from rights.models import AuditEvent, InboundMessage, MailState, Notification, TakedownRequest
 from rights.services import erasure
@@ -346,3 +348,16 @@ def test_erasing_a_requester_erases_what_the_mailbox_kept_of_them(
     # The answer not yet sent is cancelled; the trail still verifies.
     assert send_all() == []
     assert audit.verify().events > 0
+
+
+def test_a_message_stored_but_left_unread_is_read_by_the_periodic_task(
+    article: Any, time_machine: Any
+) -> None:
+    # The reader died after storing it (mail_receive killed, a task lost with the broker).
+    stored = message_store(raw=corpus("plain.eml"), source="pipe").message
+    assert tasks.mail_pending() == 0  # a reader may still be on it: not yet
+    time_machine.move_to(timezone.now() + timedelta(seconds=31))
+    assert tasks.mail_pending() == 1
+    stored.refresh_from_db()
+    assert stored.state == MailState.OPENED
+    assert tasks.mail_pending() == 0

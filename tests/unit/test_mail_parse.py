@@ -28,6 +28,7 @@ SRC = "https://www.telegraph.co.uk/news/harbour-fire/"
         (f"two: {SRC} and http://news.example/a/b/!", [SRC, "http://news.example/a/b/"]),
         ("no links here, just www. and http:// alone, or www.example", []),
         ("http://localhost:8000/a/x/ on this machine", ["http://localhost:8000/a/x/"]),
+        ("https://a.example/" + "x" * 3000, []),
     ],
 )
 def test_urls_in_text(text: str, urls: list[str]) -> None:
