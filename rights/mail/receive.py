@@ -28,6 +28,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -40,7 +41,8 @@ from rights.mail.parse import ParsedMail, header_message_id, parse_message, stor
 from rights.models import Channel, InboundMessage, MailState, Notification, TakedownRequest
 from rights.normalise import NormaliseError, has_forbidden_characters, normalise_url
 from rights.services.intake import REFERENCE_ALPHABET, Submission, takedown_submit
-from rights.services.notifications import case_of_message_id, notify_inbound
+from rights.services.intake_checks import canonical_email
+from rights.services.notifications import case_of_message_id, is_our_message_id, notify_inbound
 from rights.services.trust import resolve_urls
 
 logger = logging.getLogger(__name__)
@@ -131,6 +133,14 @@ def _thread(parsed: ParsedMail) -> tuple[TakedownRequest | None, str]:
     return None, ""
 
 
+def _our_own(parsed: ParsedMail) -> bool:
+    ours = {
+        canonical_email(parseaddr(str(address))[1])
+        for address in (settings.TAKEDOWN_MAILBOX, settings.DEFAULT_FROM_EMAIL)
+    }
+    return parsed.sender in ours or is_our_message_id(parsed.message_id)
+
+
 def _over_limit(message: InboundMessage, sender: str) -> bool:
     count, window = rate_window(settings.MAIL_RATE_PER_SENDER)
     since = message.received_at - timedelta(seconds=window)
@@ -215,6 +225,10 @@ def _read(message: InboundMessage) -> InboundMessage:
     }
     if parsed.automatic:
         return _settle(message, MailState.IGNORED, reason=parsed.automatic, data=record)
+    if _our_own(parsed):
+        # One of our own messages come back (a forwarding loop, a misdirected copy): answering
+        # it would answer ourselves.
+        return _settle(message, MailState.IGNORED, reason="our_own", data=record)
     if not parsed.sender:
         return _settle(message, MailState.NEEDS_STAFF, reason="no_sender", data=record)
     if _over_limit(message, parsed.sender):

@@ -81,6 +81,7 @@ ABOUT_REQUESTER = frozenset({"warned", "suspended_notice", "lifted"})
 # otherwise the status page.
 LINK_LABELS = {"confirm": "Confirm your request", "mail_help": "Open the request form"}
 OUR_MESSAGE_ID = re.compile(r"^<([0-9a-f]{32})\.(TD-[0-9A-Z]{7})@rights>$")
+OUR_BARE_ID = re.compile(r"^<[0-9a-f]{32}@rights>$")
 # How many of a requester's cases the "status links" message lists, newest first.
 STATUS_LINKS_LISTED = 20
 
@@ -143,6 +144,11 @@ def outgoing_message_id(notification: Notification) -> str:
     if notification.case is None:
         return f"<{digest}@rights>"
     return f"<{digest}.{notification.case.reference}@rights>"
+
+
+def is_our_message_id(message_id: str) -> bool:
+    """The Message-ID has the form of one of ours (`outgoing_message_id`)."""
+    return bool(OUR_MESSAGE_ID.match(message_id.strip()) or OUR_BARE_ID.match(message_id.strip()))
 
 
 def case_of_message_id(message_id: str) -> TakedownRequest | None:

@@ -361,3 +361,16 @@ def test_a_message_stored_but_left_unread_is_read_by_the_periodic_task(
     stored.refresh_from_db()
     assert stored.state == MailState.OPENED
     assert tasks.mail_pending() == 0
+
+
+def test_our_own_messages_coming_back_are_never_answered(article: Any, settings: Any) -> None:
+    settings.TAKEDOWN_MAILBOX = "takedown@news.example"
+    settings.DEFAULT_FROM_EMAIL = "Takedown team <takedown@news.example>"
+    plain = corpus("plain.eml").decode()
+    from_us = plain.replace("Anna Owner <anna@example.org>", "Takedown <TAKEDOWN@news.example>")
+    assert receive(from_us.encode()).reason == "our_own"
+    ours = f"<{'a' * 32}.TD-2345678@rights>"
+    looped = plain.replace("<plain.20261130091201.4242@mail-out.example.org>", ours)
+    assert receive(looped.encode()).reason == "our_own"
+    assert not TakedownRequest.objects.exists()
+    assert send_all() == []
