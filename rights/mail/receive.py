@@ -12,7 +12,8 @@ reads it, in its own transaction, and leaves it in exactly one state (rights.mod
 - a reply to one of our emails, or one quoting a case's reference in its subject, is `threaded`
   into that case (recorded there for staff), never a second case;
 - one that names an article we publish (our copy or its primary source, in any everyday
-  spelling) goes to intake (`takedown_submit`, channel email, the clock starting at receipt):
+  spelling) goes to intake (`takedown_submit`, channel email, the clock starting at receipt,
+  when the message was stored, however late it is read):
   `opened`, answered from the outbox with the reference, deadline and status link;
 - one that names none is `answered` once with how to name the article and the request form;
 - anything else (cut at the size cap, unreadable, no sender, refused by intake) waits for staff
@@ -261,6 +262,7 @@ def _read(message: InboundMessage) -> InboundMessage:
         explanation=explanation,
         external_id=message.key,
         email_verified=parsed.check.verified,
+        received_at=message.received_at,
     )
     try:
         with transaction.atomic():

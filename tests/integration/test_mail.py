@@ -360,6 +360,10 @@ def test_a_message_stored_but_left_unread_is_read_by_the_periodic_task(
     assert tasks.mail_pending() == 1
     stored.refresh_from_db()
     assert stored.state == MailState.OPENED
+    # Read late, its clock still started when it was received.
+    assert stored.case is not None
+    assert stored.case.clock_started_at == stored.received_at
+    assert stored.case.received_at == stored.received_at
     assert tasks.mail_pending() == 0
 
 
