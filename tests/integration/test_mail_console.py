@@ -4,22 +4,17 @@ that writes nothing)."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from django.apps import apps as django_apps
-from django.contrib.auth.models import User
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from rights.mail.receive import message_process, message_store
 from rights.models import AuditEvent, InboundMessage, MailState, TakedownRequest
 from tests.factories import ContentItemFactory
-from tests.integration.test_review_queue import ensure_roles, staff_in
+from tests.integration.test_review_queue import staff_in
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +22,12 @@ CORPUS = Path(__file__).resolve().parent.parent / "mail_corpus"
 LIST = reverse("admin:rights_inboundmessage_changelist")
 
 
-def with_mail_roles(role: str, username: str) -> User:
-    ensure_roles()
-    migration = importlib.import_module("rights.migrations.0013_mailbox")
-    migration.mail_roles_create(django_apps, SimpleNamespace(connection=connection))
-    return staff_in(role, username)
-
-
 @pytest.fixture
 def clients(db: None) -> dict[str, Client]:
     clients = {}
     for role in ("reviewer", "lead", "admin"):
         client = Client()
-        client.force_login(with_mail_roles(role, f"{role}-mail"))
+        client.force_login(staff_in(role, f"{role}-mail"))
         clients[role] = client
     return clients
 
