@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from rights import removal  # validation helpers only: imports no models
+from rights.mail import mailbox  # validation helpers only: imports no models
 from rights.task_names import TaskName
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -426,6 +427,45 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
 
+# --- The takedown mailbox (rights/mail) -----------------------------------------------------
+# Where `mail_fetch` (and beat, when set) reads mail: imaps://user:password@host/INBOX; empty
+# when mail arrives only through the MTA's pipe (`mail_receive`).
+MAILBOX_URL = os.environ.get("MAILBOX_URL", "").strip()
+if MAILBOX_URL:
+    try:
+        mailbox.parse_mailbox_url(MAILBOX_URL)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+# Where a fetched message goes once it is stored: it leaves the inbox only then.
+MAIL_PROCESSED_FOLDER = os.environ.get("MAIL_PROCESSED_FOLDER", "Processed").strip()
+if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}", MAIL_PROCESSED_FOLDER):
+    raise ImproperlyConfigured(
+        "MAIL_PROCESSED_FOLDER must be a folder name of letters, digits and . _ / -, not "
+        f"{MAIL_PROCESSED_FOLDER!r}"
+    )
+# The authserv-id our own receiving server writes in its Authentication-Results headers; only
+# those headers are believed (anyone can write one with another id, or ours, before it reaches
+# us: the receiver must remove incoming ones that claim ours, as RFC 8601 section 5 asks).
+# Empty: no header is believed, and every sender is unverified.
+MAIL_AUTHSERV_ID = os.environ.get("MAIL_AUTHSERV_ID", "").strip().lower()
+if MAIL_AUTHSERV_ID and not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{0,252}", MAIL_AUTHSERV_ID):
+    raise ImproperlyConfigured(
+        f"MAIL_AUTHSERV_ID must be a host name such as mx.news.example, not {MAIL_AUTHSERV_ID!r}"
+    )
+# A message's bytes are kept up to this size (and flagged as cut beyond it).
+MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 10 * 1024 * 1024, minimum=16 * 1024)
+if MAIL_MAX_BYTES > 100 * 1024 * 1024:
+    raise ImproperlyConfigured(f"MAIL_MAX_BYTES must be at most 104857600, not {MAIL_MAX_BYTES}")
+# Messages from one sender answered or made into cases per window; beyond it they are stored
+# and set aside, never answered.
+MAIL_RATE_PER_SENDER = env_rate("MAIL_RATE_PER_SENDER", "10/h")
+# Seconds between two reads of the mailbox (beat's entry, and `mail_fetch` without --once).
+MAIL_POLL_INTERVAL = env_int("MAIL_POLL_INTERVAL", 60)
+# Messages one read takes from the mailbox (the rest wait for the next read).
+MAIL_FETCH_BATCH = env_int("MAIL_FETCH_BATCH", 50)
+# Seconds to wait for the IMAP server on any one exchange.
+MAIL_IMAP_TIMEOUT = env_int("MAIL_IMAP_TIMEOUT", 30)
+
 # --- Celery (read by config/celery.py, namespace CELERY_) ----------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -491,6 +531,18 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": DOMAIN_RECHECK_INTERVAL},
     },
 }
+# Messages stored but not yet read (a reader that died after storing): read them again.
+CELERY_BEAT_SCHEDULE["mail-pending"] = {
+    "task": TaskName.MAIL_PENDING,
+    "schedule": 60,
+    "options": {"expires": 60},
+}
+if MAILBOX_URL:
+    CELERY_BEAT_SCHEDULE["mail-fetch"] = {
+        "task": TaskName.MAIL_FETCH,
+        "schedule": MAIL_POLL_INTERVAL,
+        "options": {"expires": MAIL_POLL_INTERVAL},
+    }
 
 # --- The public doors' rate limits (django-ratelimit) --------------------------------------
 # Counted in Redis through Django's cache: every web server shares the counters. Nothing else is

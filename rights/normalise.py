@@ -163,6 +163,13 @@ def is_public_suffix(domain: str) -> bool:
     return bool(_PSL.is_public(domain.lower().rstrip(".")))
 
 
+def registrable_domain(domain: str) -> str | None:
+    """The organisational domain (a public suffix and one label more: news.bbc.co.uk ->
+    bbc.co.uk), or None for a public suffix itself. DMARC's relaxed alignment compares these."""
+    value = _PSL.privatesuffix(domain.lower().rstrip("."))
+    return str(value) if value else None
+
+
 def normalise_domain(raw: str, *, public_suffix_ok: bool = False) -> str:
     """A bare domain such as `example.com`; a URL is accepted and its host taken.
 

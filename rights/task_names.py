@@ -14,3 +14,6 @@ class TaskName(StrEnum):
     PING = "rights.ping"
     REQUESTERS_RETENTION = "rights.requesters_retention"
     DOMAINS_RECHECK = "rights.domains_recheck"
+    MAIL_PROCESS = "rights.mail_process"
+    MAIL_PENDING = "rights.mail_pending"
+    MAIL_FETCH = "rights.mail_fetch"

@@ -6,6 +6,7 @@ accepts **kwargs so that messages from an older release survive a rolling deploy
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
@@ -13,8 +14,11 @@ from django.conf import settings
 
 from rights import audit
 from rights.dispatch import publish_now
+from rights.mail import fetch, receive
 from rights.services import catalogue, effects, enforcement, erasure, notifications, scheduling
 from rights.task_names import TaskName
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name=TaskName.SWEEP)
@@ -76,6 +80,37 @@ def domains_recheck(**kwargs: Any) -> dict[str, int]:
     """Look every TXT-verified domain's record up again; a record gone several checks in a row
     unverifies its domain (DOMAIN_RECHECK_LAPSE_AFTER)."""
     return catalogue.domains_recheck()
+
+
+@shared_task(name=TaskName.MAIL_PROCESS)
+def mail_process(message_id: int, **kwargs: Any) -> str:
+    """Read one stored inbound message and act on it."""
+    return receive.message_process(message_id=message_id)
+
+
+@shared_task(name=TaskName.MAIL_PENDING)
+def mail_pending(**kwargs: Any) -> int:
+    """Read the messages stored but left unread (their reader died); beat, every minute."""
+    pending = receive.messages_pending()
+    for message_id in pending:
+        receive.message_process(message_id=message_id)
+    return len(pending)
+
+
+@shared_task(name=TaskName.MAIL_FETCH)
+def mail_fetch(**kwargs: Any) -> int:
+    """One read of MAILBOX_URL (beat, every MAIL_POLL_INTERVAL, when it is set): store and move
+    a batch, then hand each message to a worker to read."""
+    if not settings.MAILBOX_URL:
+        return 0
+    try:
+        result = fetch.mailbox_read()
+    except fetch.MailboxError as exc:
+        logger.warning("mail_fetch: %s; the next read tries again", exc)
+        return 0
+    for message_id in result.stored:
+        publish_now(TaskName.MAIL_PROCESS, message_id)
+    return len(result.stored)
 
 
 @shared_task(name=TaskName.PING)

@@ -16,6 +16,7 @@ from rights.admin import (
     enforcement,
     evidence,
     landing,
+    mail,
     requesters,
     transparency,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "enforcement",
     "evidence",
     "landing",
+    "mail",
     "requesters",
     "transparency",
 ]

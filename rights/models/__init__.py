@@ -25,9 +25,11 @@ from rights.models.enforcement import (
     SweeperRun,
     Transport,
 )
+from rights.models.mail import STAFF_QUEUE_STATES, InboundMessage, MailState
 from rights.models.transparency import SorSubmission, SubmissionOutcome
 
 __all__ = [
+    "STAFF_QUEUE_STATES",
     "Audience",
     "AuditCheckpoint",
     "AuditEvent",
@@ -35,7 +37,9 @@ __all__ = [
     "Channel",
     "ContentItem",
     "DomainVerification",
+    "InboundMessage",
     "LadderRung",
+    "MailState",
     "Measure",
     "Notification",
     "Outlet",

@@ -157,8 +157,21 @@ class Notification(models.Model):
     kind = models.CharField(max_length=32)
     audience = models.CharField(max_length=16, choices=Audience.choices)
     transport = models.CharField(max_length=16, choices=Transport.choices, default=Transport.EMAIL)
+    # A message is about a case, or (a reply to mail that named no article of ours) about an
+    # inbound message alone.
     case = models.ForeignKey(
-        "rights.TakedownRequest", on_delete=models.PROTECT, related_name="notifications"
+        "rights.TakedownRequest",
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        null=True,
+        blank=True,
+    )
+    inbound = models.ForeignKey(
+        "rights.InboundMessage",
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        null=True,
+        blank=True,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -169,6 +182,12 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(case__isnull=False) | models.Q(inbound__isnull=False),
+                name="notification_about_something",
+            ),
+        ]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],

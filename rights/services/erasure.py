@@ -4,7 +4,8 @@ What goes: the requester's name, address and organisation, and the free texts th
 case's explanation and appeal reasons), which become tombstones; the door's id of each of their
 submissions (an email's Message-ID can hold an address) and the digest of each submission
 (computed over their name, address and words) become keyed digests or nothing. Mail to them
-still waiting in the outbox is cancelled: it would be rendered with the tombstones.
+still waiting in the outbox is cancelled: it would be rendered with the tombstones. The
+mailbox's copies of their messages (raw bytes, sender, subject, URLs) are erased too.
 
 What stays: the cases with their references, states, clocks and outcomes, the staff's decisions
 and statements of reasons (staff wrote them), and each Target's URL. A URL can name a person,
@@ -29,6 +30,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from rights import audit, clock
 from rights.errors import DomainError
+from rights.mail.receive import messages_erase
 from rights.models import Audience, Notification, Requester, TakedownRequest, Target
 from rights.services.abuse import requester_stream
 from rights.states import CLOSED_CASE_STATES
@@ -134,6 +136,8 @@ def requester_erase(*, requester: Requester, user_id: int | None, reason: str) -
         cancelled = Notification.objects.filter(
             case__requester=requester, audience=Audience.REQUESTER, sent_at__isnull=True
         ).update(sent_at=now, lease_until=None, last_error=CANCELLED)
+        # What the mailbox kept of them: the raw messages they sent, and any about their cases.
+        mail_erased = messages_erase(email=requester.email, case_ids=[c.pk for c in cases])
         requester.email = erased_email(requester.pk)
         requester.name = ERASED_NAME
         requester.organisation = ""
@@ -150,6 +154,7 @@ def requester_erase(*, requester: Requester, user_id: int | None, reason: str) -
             data={
                 "cases": [c.reference for c in cases],
                 "cancelled_notifications": cancelled,
+                "mail_erased": mail_erased,
                 "reason_digest": audit.text_digest(reason),
                 "by": "retention" if user_id is None else "staff",
             },

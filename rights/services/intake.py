@@ -230,6 +230,8 @@ def takedown_submit(*, submission: Submission) -> IntakeResult:
     source_key = _source_key(clean, outlet)
     digest = clean.digest(outlet)
     now = clock.now()
+    if submission.received_at is not None and submission.received_at < now:
+        now = submission.received_at  # received before intake read it: the clock started then
     try:
         with transaction.atomic():
             requester = _requester_for(clean, verified=verified, now=now)

@@ -14,6 +14,7 @@ import json
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.conf import settings
@@ -61,8 +62,9 @@ class Submission:
     `external_id` is the door's own id for this submission (the API's Idempotency-Key, the
     email's Message-ID, the web form's submission token): a retry with the same id returns the
     first case. `outlet` is the partner whose API key sent it. `email_verified` is for staff, who
-    vouch for the address they enter, and for the web form's confirmation: never inferred from
-    the request itself. `actor` names who entered it for the trail (staff: `staff:<id>`).
+    vouch for the address they enter, for the web form's confirmation, and for the mailbox when
+    our own receiving server proved the sender's domain: never inferred from the request itself.
+    `actor` names who entered it for the trail (staff: `staff:<id>`).
     The fields are typed for the doors; the checks still refuse anything else, since a door
     may hand over whatever arrived.
     """
@@ -80,6 +82,9 @@ class Submission:
     outlet: Outlet | None = None
     email_verified: bool = False
     actor: str = ""
+    # When the door received it, if that was before intake (the mailbox stores a message before
+    # reading it): the clock starts then. Never later than intake's own now.
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,18 @@
 the same event a no-op; `notification_send` claims a row with a lease, sends it, and marks it
 sent. A crash between the SMTP hand-off and the mark can repeat a message: its Message-ID is
 derived from the key, so mail clients fold the repeat into the original.
+
+A message to someone who wrote to the takedown mailbox answers their message: it carries
+In-Reply-To and References to their Message-ID, and Auto-Submitted (RFC 3834) so that their
+autoresponder does not answer it. Our own Message-IDs name the case (`<digest.reference@rights>`),
+so a reply to one of them is threaded into that case (`case_of_message_id`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -19,6 +25,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from rights import audit, clock, links, redress
 from rights.deadlines import duration_words, retry_backoff
@@ -26,6 +33,8 @@ from rights.dispatch import enqueue
 from rights.models import (
     Audience,
     AuditEvent,
+    InboundMessage,
+    MailState,
     Notification,
     Requester,
     TakedownRequest,
@@ -62,12 +71,18 @@ SUBJECTS: dict[str, str] = {
     "warned": "A warning about requests from this address",
     "suspended_notice": "Requests from this address are suspended",
     "lifted": "The suspension of requests from this address is lifted",
+    # The mailbox (rights.mail): about an inbound message, with no case.
+    "mail_help": "How to ask us to remove an article",
 }
+# Messages about an inbound message rather than a case (`notify_inbound`).
+ABOUT_INBOUND = frozenset({"mail_help"})
 # Messages about the requester rather than one case: the case they ride on says nothing more.
 ABOUT_REQUESTER = frozenset({"warned", "suspended_notice", "lifted"})
 # The button of a requester's HTML message: the confirmation link where there is one to press,
 # otherwise the status page.
-LINK_LABELS = {"confirm": "Confirm your request"}
+LINK_LABELS = {"confirm": "Confirm your request", "mail_help": "Open the request form"}
+OUR_MESSAGE_ID = re.compile(r"^<([0-9a-f]{32})\.(TD-[0-9A-Z]{7})@rights>$")
+OUR_BARE_ID = re.compile(r"^<[0-9a-f]{32}@rights>$")
 # How many of a requester's cases the "status links" message lists, newest first.
 STATUS_LINKS_LISTED = 20
 
@@ -104,7 +119,75 @@ def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str =
     return created
 
 
+def notify_inbound(*, inbound: InboundMessage, kind: str) -> bool:
+    """Put one answer to an inbound message (that made no case) in the outbox, once."""
+    if kind not in ABOUT_INBOUND:
+        raise ValueError(f"no message about an inbound message for {kind!r}")
+    notification, created = Notification.objects.get_or_create(
+        key=f"mail:{inbound.pk}:{kind}",
+        defaults={
+            "kind": kind,
+            "audience": Audience.REQUESTER,
+            "inbound": inbound,
+            "transport": Transport.EMAIL,
+            "next_attempt_at": clock.now(),
+        },
+    )
+    if created:
+        enqueue(TaskName.NOTIFICATION_SEND, notification.pk)
+    return created
+
+
+def outgoing_message_id(notification: Notification) -> str:
+    """The Message-ID of a notification's email: from its key (a repeat is the same message),
+    naming its case so that a reply can be threaded into it."""
+    digest = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
+    if notification.case is None:
+        return f"<{digest}@rights>"
+    return f"<{digest}.{notification.case.reference}@rights>"
+
+
+def is_our_message_id(message_id: str) -> bool:
+    """The Message-ID has the form of one of ours (`outgoing_message_id`)."""
+    return bool(OUR_MESSAGE_ID.match(message_id.strip()) or OUR_BARE_ID.match(message_id.strip()))
+
+
+def case_of_message_id(message_id: str) -> TakedownRequest | None:
+    """The case one of our own emails (by its Message-ID) was about, or None: the reference in
+    it must match a message we really sent for that case, so a made-up id threads nothing."""
+    match = OUR_MESSAGE_ID.match(message_id.strip())
+    if match is None:
+        return None
+    digest, reference = match.groups()
+    case = TakedownRequest.objects.filter(reference=reference).first()
+    if case is None:
+        return None
+    for key in case.notifications.values_list("key", flat=True):
+        if hashlib.sha256(key.encode()).hexdigest()[:32] == digest:
+            return case
+    return None
+
+
+def _answering(notification: Notification) -> InboundMessage | None:
+    """The inbound message this email answers: the one it is about, or the one that opened its
+    case."""
+    if notification.inbound is not None:
+        return notification.inbound
+    case = notification.case
+    if case is None or case.channel != "email":
+        return None
+    return (
+        InboundMessage.objects.filter(case=case, state=MailState.OPENED)
+        .exclude(message_id="")
+        .order_by("pk")
+        .first()
+    )
+
+
 def _address(notification: Notification) -> str:
+    if notification.case is None:
+        assert notification.inbound is not None
+        return notification.inbound.sender
     if notification.audience == Audience.REQUESTER:
         return notification.case.requester.email
     if notification.audience == Audience.LEADS:
@@ -112,8 +195,19 @@ def _address(notification: Notification) -> str:
     return str(settings.REVIEWERS_EMAIL)
 
 
+def _inbound_context(notification: Notification) -> dict[str, Any]:
+    return {
+        "request_url": settings.PUBLIC_BASE_URL + reverse("rights:request"),
+        "public_url": settings.PUBLIC_BASE_URL,
+        "promise": duration_words(settings.TAKEDOWN_DEADLINE),
+        "mailbox": settings.TAKEDOWN_MAILBOX,
+    }
+
+
 def _context(notification: Notification) -> dict[str, Any]:
     case = notification.case
+    if case is None:
+        return _inbound_context(notification)
     context: dict[str, Any] = {
         "reference": case.reference,
         "deadline": f"{case.deadline_at:%Y-%m-%d %H:%M} UTC" if case.deadline_at else "not set",
@@ -182,18 +276,23 @@ def render_message(notification: Notification) -> EmailMultiAlternatives:
     """The email for one outbox row, rendered when sent: erasing a requester's details before
     then leaves nothing of them in the outbox."""
     context = _context(notification)
-    subject = SUBJECTS[notification.kind].format(ref=notification.case.reference)
+    case = notification.case
+    subject = SUBJECTS[notification.kind].format(ref=case.reference if case else "")
     text = render_to_string(f"rights/email/{notification.kind}.txt", context).strip() + "\n"
-    message_id = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
+    headers = {"Message-ID": outgoing_message_id(notification)}
+    if case is not None:
+        headers["X-Case-Reference"] = case.reference
+    answering = _answering(notification) if notification.audience == Audience.REQUESTER else None
+    if answering is not None and answering.message_id:
+        headers["In-Reply-To"] = answering.message_id
+        headers["References"] = answering.message_id
+        headers["Auto-Submitted"] = "auto-replied"
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[_address(notification)],
-        headers={
-            "Message-ID": f"<{message_id}@rights>",
-            "X-Case-Reference": notification.case.reference,
-        },
+        headers=headers,
     )
     if notification.audience == Audience.REQUESTER:
         html = render_to_string(
@@ -201,7 +300,11 @@ def render_message(notification: Notification) -> EmailMultiAlternatives:
             {
                 "subject": subject,
                 "text": text,
-                "link": context.get("confirmation_url") or context["status_url"],
+                "link": (
+                    context.get("confirmation_url")
+                    or context.get("status_url")
+                    or context.get("request_url")
+                ),
                 "link_label": LINK_LABELS.get(notification.kind, "See your request"),
             },
         )
@@ -224,7 +327,7 @@ def notification_send(*, notification_id: int) -> bool:
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("case__requester")
+            .select_related("case__requester", "inbound")
             .filter(pk=notification_id, sent_at__isnull=True)
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
             .first()
@@ -254,8 +357,10 @@ def notification_send(*, notification_id: int) -> bool:
         )
         if not marked:
             return True  # another worker recorded it first
+        about = notification.case or notification.inbound
+        assert about is not None
         audit.append(
-            stream=notification.case.audit_stream(),
+            stream=about.audit_stream(),
             actor="system:outbox",
             action="notification.sent",
             data={"kind": notification.kind, "audience": notification.audience},

@@ -109,7 +109,13 @@ def test_the_migration_makes_three_roles_with_their_permissions(db: None) -> Non
         "rights.suspend_requester",
         "rights.view_sla_dashboard",
         "rights.retry_removaleffect",
+        "rights.view_raw_inboundmessage",
     }
+    # The mailbox's queue: every role sees it, reviewers and leads deal with it, leads alone
+    # read a message's raw source.
+    assert "rights.triage_inboundmessage" in reviewer
+    assert "rights.view_raw_inboundmessage" not in reviewer | admin
+    assert "rights.triage_inboundmessage" not in admin
     assert {
         "rights.add_outlet",
         "rights.change_outlet",
@@ -127,7 +133,11 @@ def test_the_migration_makes_three_roles_with_their_permissions(db: None) -> Non
     assert admin.isdisjoint(acts | {"rights.restore_case", "rights.suspend_requester"})
     # Every role sees every page of the console.
     for perms in (reviewer, lead, admin):
-        assert {"rights.view_takedownrequest", "rights.view_auditevent"} <= perms
+        assert {
+            "rights.view_takedownrequest",
+            "rights.view_auditevent",
+            "rights.view_inboundmessage",
+        } <= perms
 
 
 # --- Pages ------------------------------------------------------------------------------------
