@@ -25,6 +25,7 @@ from rights.models.enforcement import (
     SweeperRun,
     Transport,
 )
+from rights.models.partner import KeyScope, PartnerKey
 
 __all__ = [
     "Audience",
@@ -34,11 +35,13 @@ __all__ = [
     "Channel",
     "ContentItem",
     "DomainVerification",
+    "KeyScope",
     "LadderRung",
     "Measure",
     "Notification",
     "Outlet",
     "OutletDomain",
+    "PartnerKey",
     "RemovalAction",
     "RemovalEffect",
     "Requester",
