@@ -399,6 +399,22 @@ if "webhook" in REMOVAL_BACKENDS and not (REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOO
     raise ImproperlyConfigured(
         "the webhook removal backend needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET"
     )
+# --- Partner webhooks (rights.services.webhooks) -------------------------------------------
+# Seconds for the whole call to a partner's endpoint (connect, TLS, send, answer).
+PARTNER_WEBHOOK_TIMEOUT = removal.parse_webhook_timeout(
+    os.environ.get("PARTNER_WEBHOOK_TIMEOUT"), name="PARTNER_WEBHOOK_TIMEOUT"
+)
+# Attempts (the first and its retries, with RETRY_FIRST..RETRY_CAP backoff) before a delivery
+# is a dead letter that staff put back in line; 20 spans about an hour at the 24-hour deadline.
+PARTNER_WEBHOOK_MAX_ATTEMPTS = env_int("PARTNER_WEBHOOK_MAX_ATTEMPTS", 20)
+if PARTNER_WEBHOOK_MAX_ATTEMPTS > 100:
+    raise ImproperlyConfigured(
+        f"PARTNER_WEBHOOK_MAX_ATTEMPTS must be at most 100, not {PARTNER_WEBHOOK_MAX_ATTEMPTS}"
+    )
+# For tests and local runs only: partners' endpoints may be on this machine (127.0.0.0/8, ::1),
+# over plain http. Every other private, link-local or reserved address stays refused, always.
+PARTNER_WEBHOOK_ALLOW_LOOPBACK = env_bool("PARTNER_WEBHOOK_ALLOW_LOOPBACK", False)
+
 # Staff addresses for the ladder's notifications.
 REVIEWERS_EMAIL = os.environ.get("REVIEWERS_EMAIL", "reviewers@localhost")
 LEADS_EMAIL = os.environ.get("LEADS_EMAIL", "leads@localhost")

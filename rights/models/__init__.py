@@ -26,6 +26,7 @@ from rights.models.enforcement import (
     Transport,
 )
 from rights.models.partner import KeyScope, PartnerKey
+from rights.models.webhooks import WebhookDelivery, WebhookDeliveryState, WebhookEndpoint
 
 __all__ = [
     "Audience",
@@ -53,4 +54,7 @@ __all__ = [
     "TakedownRequest",
     "Target",
     "Transport",
+    "WebhookDelivery",
+    "WebhookDeliveryState",
+    "WebhookEndpoint",
 ]
