@@ -86,6 +86,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The partner API's OpenAPI schema from the code, and Swagger UI's files served as our own
+    # static files (no CDN; see rights/api/docs.py).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # For their system checks (and csp's template tag); the policy itself is the middleware's.
     "csp",
     "django_ratelimit",
@@ -100,6 +104,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Under /api/, any error answered outside a DRF view is RFC 9457 problem JSON too.
+    "rights.api.errors.ProblemMiddleware",
     # Before the CSRF check, the first to read a POST: an unreadable body is a 400, never a 500.
     "rights.web.errors.UnreadableBodyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -534,6 +540,41 @@ if TRUST_X_FORWARDED_FOR:
 # atomic INCR on a shared server) is not among them yet.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
+# --- The partner API (rights/api) -----------------------------------------------------------
+# Requests per key, counted in the Redis cache: a count per second, minute, hour or day.
+PARTNER_API_RATE = env_rate("PARTNER_API_RATE", "1200/m")
+if not re.fullmatch(r"[1-9][0-9]*/[smhd]", PARTNER_API_RATE):
+    raise ImproperlyConfigured(
+        "PARTNER_API_RATE must be a count per s, m, h or d such as 1200/m, "
+        f"not {PARTNER_API_RATE!r}"
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only: a form-encoded or multipart body is a 415, not a differently shaped request.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Partner keys only, and nothing allowed unless a view says who may (rights.api.auth).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rights.api.auth.PartnerKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rights.api.auth.TakedownsScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["rights.api.auth.PartnerKeyThrottle"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "rights.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Takedown partner API",
+    "DESCRIPTION": (
+        "File takedown requests for your outlet's content, follow them to their outcome, and ask "
+        "whether URLs may be published. Send your key as `Authorization: Bearer <key>`. Every "
+        "error is RFC 9457 problem details (`application/problem+json`) naming the fields at "
+        "fault."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["rights.api.docs.paths_as_named"],
 }

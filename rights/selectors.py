@@ -160,6 +160,22 @@ def case_by_status_link(reference: str) -> tuple[Viewer, TakedownRequest, list[T
     return (viewer, *found) if found is not None else None
 
 
+def cases_with_targets(
+    *, viewer: Viewer, state: str | None = None, updated_since: datetime | None = None
+) -> QuerySet[TakedownRequest]:
+    """The cases `viewer` may see, newest received first, each with its targets and their items
+    prefetched (a page of any size is three queries); optionally in one state, or changed since
+    a moment (a partner's sync)."""
+    cases = cases_visible_to(viewer)
+    if state is not None:
+        cases = cases.filter(state=state)
+    if updated_since is not None:
+        cases = cases.filter(updated_at__gte=updated_since)
+    return cases.prefetch_related(
+        Prefetch("targets", queryset=Target.objects.select_related("content_item").order_by("id"))
+    ).order_by("-received_at", "-pk")
+
+
 def case_summaries(*, viewer: Viewer, open_only: bool = False) -> QuerySet[CaseSummary]:
     """The cases `viewer` may see, newest first, with each one's `target_count` (one query)."""
     cases = cases_visible_to(viewer)

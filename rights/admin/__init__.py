@@ -8,7 +8,16 @@ Every page and action checks a permission; the staff roles (groups `reviewer`, `
 
 from django.contrib import admin
 
-from rights.admin import audit, cases, catalogue, dashboard, enforcement, evidence, requesters
+from rights.admin import (
+    audit,
+    cases,
+    catalogue,
+    dashboard,
+    enforcement,
+    evidence,
+    partner_keys,
+    requesters,
+)
 
 # The console's front page leads with the review queue (reviewers land here after logging in).
 admin.site.site_header = "Takedown console"
@@ -23,5 +32,6 @@ __all__ = [
     "dashboard",
     "enforcement",
     "evidence",
+    "partner_keys",
     "requesters",
 ]

@@ -45,19 +45,20 @@ def partner_key_create(
     actor: str,
     created_by_id: int | None = None,
 ) -> NewKey:
-    """A new key for `outlet`; the plaintext is returned once and never stored."""
+    """A new key for `outlet`; the plaintext is returned once and never stored. An outlet with
+    a key is a partner outlet: it is marked so, in the same transaction and audit event."""
     if scope not in KeyScope.values:
         raise DomainError(
             f"scope must be one of {', '.join(KeyScope.values)}", field="scope", code="invalid"
-        )
-    if not outlet.is_partner:
-        raise DomainError(
-            f"{outlet.slug} is not a partner outlet; mark it as one first", field="outlet"
         )
     if expires_at is not None and expires_at <= timezone.now():
         raise DomainError("the expiry must be in the future", field="expires_at")
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
+        became_partner = not outlet.is_partner
+        if became_partner:
+            outlet.is_partner = True
+            outlet.save(update_fields=["is_partner"])
         # 32 bits of prefix: a collision is rare, and the unique index makes it an error rather
         # than a shared prefix, so try again with another.
         for _attempt in range(5):
@@ -81,6 +82,7 @@ def partner_key_create(
                 "prefix": prefix,
                 "scope": scope,
                 "expires_at": audit.format_time(expires_at) if expires_at else None,
+                "became_partner": became_partner,
             },
         )
     return NewKey(key=key, plaintext=f"{prefix}.{secret}")
