@@ -130,10 +130,12 @@ def _address_refusal(text: str) -> str | None:
         return "a link-local address"
     if ip.is_multicast:
         return "a multicast address"
+    if ip.is_reserved:
+        return "a reserved address"
     if ip.is_private:
         return "a private address"
-    if ip.is_reserved or not ip.is_global:
-        return "a reserved address"
+    if not ip.is_global:
+        return "a reserved address"  # shared (carrier-grade NAT), documentation, benchmarking
     return None
 
 
@@ -306,9 +308,10 @@ def event_record(*, case: TakedownRequest, kind: str, occurrence: str) -> int:
     how many were new. Only for cases a partner's API filed, and only while it has an endpoint.
     `occurrence` names the event as the outbox's own key does, so a repeat adds nothing."""
     event_type = EVENTS.get(kind)
-    if event_type is None or case.channel != Channel.API or case.outlet_id is None:
+    outlet_id = case.outlet_id
+    if event_type is None or case.channel != Channel.API or outlet_id is None:
         return 0
-    if not WebhookEndpoint.objects.filter(outlet_id=case.outlet_id).exists():
+    if not WebhookEndpoint.objects.filter(outlet_id=outlet_id).exists():
         return 0
     fresh = TakedownRequest.objects.get(pk=case.pk)
     types = [event_type]
@@ -331,7 +334,7 @@ def event_record(*, case: TakedownRequest, kind: str, occurrence: str) -> int:
             continue
         WebhookDelivery.objects.create(
             notification=notification,
-            outlet_id=fresh.outlet_id,
+            outlet_id=outlet_id,
             message_id=_message_id(),
             event_type=name,
             payload=event_payload(fresh, name, now),
