@@ -50,6 +50,8 @@ class PartnerReceiver:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.secret = ""
+        # Every call whose signature verified, and those answered 200.
+        self.seen: list[dict[str, Any]] = []
         self.received: list[dict[str, Any]] = []
         self.bad_signatures = 0
         self.elsewhere_hits = 0
@@ -84,13 +86,16 @@ class PartnerReceiver:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                call = {"id": self.headers["webhook-id"], "host": self.headers["Host"], **payload}
+                with receiver.lock:
+                    receiver.seen.append(call)
                 if time.monotonic() < receiver.fail_until:
+                    # As a partner that stored the event and then failed to answer: the repeat
+                    # that follows is a duplicate, recognised by its id.
                     self._answer(500, b"temporarily unavailable " + b"x" * 1000)
                     return
                 with receiver.lock:
-                    receiver.received.append(
-                        {"id": self.headers["webhook-id"], "host": self.headers["Host"], **payload}
-                    )
+                    receiver.received.append(call)
                 self._answer(200)
 
             def _answer(self, status: int, text: bytes = b"ok") -> None:
