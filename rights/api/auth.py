@@ -65,17 +65,17 @@ class _Scope(BasePermission):
         if not isinstance(key, PartnerKey):
             return False
         if key.scope != self.scope:
-            self.message = f"This key's scope is {key.scope!r}; this endpoint needs {self.scope!r}."
+            self.message = f"This key's scope is '{key.scope}'; this endpoint needs '{self.scope}'."
             return False
         return True
 
 
 class TakedownsScope(_Scope):
-    scope = KeyScope.TAKEDOWNS
+    scope = KeyScope.TAKEDOWNS.value
 
 
 class ClearanceScope(_Scope):
-    scope = KeyScope.CLEARANCE
+    scope = KeyScope.CLEARANCE.value
 
 
 class PartnerKeyThrottle(SimpleRateThrottle):
@@ -89,7 +89,7 @@ class PartnerKeyThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         key = request.auth
-        return f"throttle:partner:{key.pk}" if isinstance(key, PartnerKey) else None
+        return f"throttle:partner:{key.prefix}" if isinstance(key, PartnerKey) else None
 
     def allow_request(self, request: Request, view: Any) -> bool:
         try:

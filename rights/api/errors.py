@@ -89,7 +89,10 @@ def flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
             name = str(key)
             if name == "non_field_errors":
                 name = ""
-            field = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            if name.isdigit():  # a list's item, as DRF's ListField reports it
+                field = f"{prefix}[{name}]"
+            else:
+                field = f"{prefix}.{name}" if prefix and name else (prefix or name)
             out += flatten(value, field)
         return out
     if isinstance(detail, list):

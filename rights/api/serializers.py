@@ -8,6 +8,7 @@ answer serializers describe `presenters.CaseView` for the schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -23,14 +24,20 @@ MAX_URL = 4096
 class StrictSerializer(serializers.Serializer[Any]):
     """Unknown fields are errors: a misspelt `url` must not pass for a request without URLs."""
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(map(str, self.initial_data)) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: ["is not a field of this request"] for name in unknown}
-                )
-        return attrs
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = (
+            sorted(set(map(str, data)) - set(self.fields)) if isinstance(data, Mapping) else []
+        )
+        errors: dict[str, Any] = {name: ["is not a field of this request"] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**exc.detail, **errors}) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 class ContactSerializer(StrictSerializer):

@@ -73,6 +73,21 @@ class PartnerView(APIView):
     permission_classes = [TakedownsScope]
     throttle_classes = [PartnerKeyThrottle]
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # A form or multipart body was already read by the middleware that guards every POST
+        # (rights.web.errors.UnreadableBodyMiddleware), so DRF would see it as empty: refuse
+        # any body that is not JSON here, after the key is checked.
+        media_type = request.content_type.split(";", 1)[0].strip().lower()
+        if (
+            request.method in ("POST", "PUT", "PATCH")
+            and media_type
+            and media_type != "application/json"
+            and not media_type.endswith("+json")
+            and request.META.get("CONTENT_LENGTH", "0") not in ("", "0")
+        ):
+            raise exceptions.UnsupportedMediaType(media_type)
+
     def viewer(self) -> Viewer:
         key = self.request.auth
         assert isinstance(key, PartnerKey)  # the scope permissions let nothing else through
