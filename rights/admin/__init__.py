@@ -17,6 +17,7 @@ from rights.admin import (
     evidence,
     partner_keys,
     requesters,
+    webhooks,
 )
 
 # The console's front page leads with the review queue (reviewers land here after logging in).
@@ -34,4 +35,5 @@ __all__ = [
     "evidence",
     "partner_keys",
     "requesters",
+    "webhooks",
 ]

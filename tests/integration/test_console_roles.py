@@ -109,6 +109,7 @@ def test_the_migration_makes_three_roles_with_their_permissions(db: None) -> Non
         "rights.suspend_requester",
         "rights.view_sla_dashboard",
         "rights.retry_removaleffect",
+        "rights.retry_webhookdelivery",
     }
     assert {
         "rights.add_outlet",

@@ -33,8 +33,12 @@ DAY = timedelta(days=1)
 def ensure_roles() -> None:
     """The groups migration 0008 makes; a transactional test elsewhere may have flushed them."""
     if Group.objects.filter(name__in=["reviewer", "lead", "admin"]).count() < 3:
+        editor = SimpleNamespace(connection=connection)
         migration = importlib.import_module("rights.migrations.0008_staff_roles_and_assignee")
-        migration.roles_create(django_apps, SimpleNamespace(connection=connection))
+        migration.roles_create(django_apps, editor)
+        # Later migrations' grants to the roles.
+        webhooks = importlib.import_module("rights.migrations.0012_webhooks")
+        webhooks.grants_add(django_apps, editor)
 
 
 def staff_in(role: str, username: str) -> User:
