@@ -82,12 +82,15 @@ def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str =
     `key_suffix` names the occurrence instead, for messages with no event of their own (the
     n-th reminder, say).
     """
-    if kind not in SUBJECTS:
+    if kind not in SUBJECTS and audience != Audience.PARTNER:
         raise ValueError(f"no message for {kind!r}")
     occurrence = key_suffix or f"e{audit.stream_head_seq(case.audit_stream())}"
     # Every event anyone is told of is also the filing partner's, when a partner's API filed the
-    # case: here, once, rather than at each step that notifies.
-    webhooks.event_record(case=case, kind=kind, occurrence=occurrence)
+    # case: here, once, rather than at each step that notifies. An event only the partner hears
+    # of (a staff approval) is notified to Audience.PARTNER alone.
+    partner_told = webhooks.event_record(case=case, kind=kind, occurrence=occurrence)
+    if audience == Audience.PARTNER:
+        return partner_told > 0
     if audience == Audience.REQUESTER and (
         Requester.objects.filter(pk=case.requester_id, erased_at__isnull=False).exists()
     ):

@@ -97,6 +97,7 @@ def _approve(
         actor=actor,
         whole_domain_removal=bool(case.whole_domain),
     )
+    notify(case=case, kind="approved", audience=Audience.PARTNER)
     case_kick(case)
     return case
 

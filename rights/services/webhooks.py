@@ -64,9 +64,11 @@ logger = logging.getLogger(__name__)
 
 # The outbox's message kinds (rights.services.notifications.SUBJECTS) a partner is told of, as
 # the event types it receives. A trusted request is approved at intake: its "received" is also
-# its "approved".
+# its "approved". A staff approval tells the requester nothing (the removal follows), so it is
+# notified to the partner alone (Audience.PARTNER).
 EVENTS: dict[str, str] = {
     "received": "case.received",
+    "approved": "case.approved",
     "removed": "case.removed",
     "disabled": "case.disabled",
     "rejected": "case.rejected",
@@ -75,8 +77,8 @@ EVENTS: dict[str, str] = {
     "not_found": "case.not_found",
     "withdrawn": "case.withdrawn",
 }
-APPROVED = "case.approved"
-EVENT_TYPES = (*EVENTS.values(), APPROVED)
+APPROVED = EVENTS["approved"]
+EVENT_TYPES = tuple(EVENTS.values())
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the format's prefix, not a secret)
 MAX_URL = 2048
 # What is kept of a partner's answer: enough to tell a proxy's error page from their own.

@@ -30,7 +30,7 @@ from rights.models import (
     WebhookDeliveryState,
     WebhookEndpoint,
 )
-from rights.services import webhooks
+from rights.services import review, webhooks
 from rights.services.intake import Submission, takedown_submit
 from rights.services.notifications import notification_send
 from rights.services.partner_keys import partner_key_create
@@ -455,3 +455,40 @@ def test_the_api_needs_a_takedowns_key(loopback: Any) -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key.plaintext}")
     assert client.get("/api/v1/webhook/deliveries").status_code == 403
+
+
+def test_staff_decisions_reach_the_partner_with_the_statement_of_reasons(
+    loopback: Any, receiver: PartnerReceiver, admin_user: Any
+) -> None:
+    """Content outside the partner's verified domains goes to review: the approval and the
+    refusal staff decide are the partner's events too, a refusal with its public reasons."""
+    herald, _ = partner("herald")
+    _, elsewhere = partner("gazette")
+    _, other = partner("courier")
+    register(herald, receiver)
+    approved = api_submit(herald, elsewhere)
+    refused = api_submit(herald, other)
+    assert approved.state == CaseState.IN_REVIEW
+    review.case_approve(case=approved, user_id=admin_user.pk)
+    review.case_reject(case=refused, user_id=admin_user.pk, reasons="Not your article.")
+    send_all()
+
+    assert receiver.bad_signatures == 0
+    assert receiver.events() == [
+        ("case.received", approved.reference),
+        ("case.received", refused.reference),
+        ("case.approved", approved.reference),
+        ("case.rejected", refused.reference),
+    ]
+    rejection = receiver.received[-1]["data"]
+    assert rejection["state"] == CaseState.REJECTED
+    statement = rejection["statement_of_reasons"]
+    assert statement["reasons"] == "Not your article."
+    assert set(statement) == {
+        "measure",
+        "ground",
+        "reasons",
+        "redress",
+        "automated_decision",
+        "decided_at",
+    }
