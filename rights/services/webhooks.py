@@ -399,6 +399,9 @@ def delivery_send(notification: Notification) -> None:
     """The outbox's webhook transport: one signed attempt of one delivery. Returns when the
     partner answered 2xx; raises DeliveryFailed (retry) or DeadLetter (give up) otherwise."""
     delivery = WebhookDelivery.objects.select_related("outlet").get(notification=notification)
+    if delivery.state == WebhookDeliveryState.DEAD:
+        # A stale or redelivered task message for a dead letter: only staff put it back in line.
+        raise DeadLetter("a dead letter waits for staff")
     attempts = notification.attempts
     endpoint = WebhookEndpoint.objects.filter(outlet_id=delivery.outlet_id).first()
     if endpoint is None:

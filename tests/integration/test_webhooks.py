@@ -273,6 +273,10 @@ def test_failures_retry_with_one_id_then_dead_letter_and_staff_retry(
     assert notification.attempts == 3
     assert notification.next_attempt_at is None
     assert AuditEvent.objects.filter(stream="outlet:herald", action="webhook.dead").count() == 1
+    # A stale task message for the dead letter calls nobody and changes nothing.
+    assert notification_send(notification_id=pk) is False
+    assert receiver.calls == 3
+    assert Notification.objects.get(pk=pk).next_attempt_at is None
 
     receiver.fail_until = 0.0
     webhooks.delivery_retry(delivery_id=delivery.pk, actor=f"staff:{admin_user.pk}")
