@@ -181,7 +181,9 @@ def check_endpoint_url(url: str) -> Destination:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise EndpointRefused(f"The host {host!r} cannot be resolved.", field="url") from None
-    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+    # IPv4 first: a name with both (localhost, say) is called where most servers listen.
+    found = [str(info[4][0]) for info in infos]
+    addresses = tuple(dict.fromkeys(sorted(found, key=lambda a: ":" in a)))
     if not addresses:
         raise EndpointRefused(f"The host {host!r} cannot be resolved.", field="url")
     for address in addresses:
@@ -365,10 +367,16 @@ def body_of(delivery: WebhookDelivery) -> str:
     return json.dumps(delivery.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _excerpt(raw: bytes) -> str:
+    """What is kept of an answer: printable text only (a NUL cannot even be stored)."""
+    text = raw[:EXCERPT].decode("utf-8", errors="replace")
+    return "".join(c if c.isprintable() else " " for c in text)[:EXCERPT]
+
+
 def _record(delivery: WebhookDelivery, status: int | None, excerpt: bytes, state: str) -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         last_status=status,
-        last_response=excerpt[:EXCERPT].decode("utf-8", errors="replace")[:EXCERPT],
+        last_response=_excerpt(excerpt),
         last_attempt_at=clock.now(),
         state=state,
     )

@@ -59,6 +59,7 @@ class PartnerReceiver:
         self.fail_until = 0.0
         self.hang = 0.0
         self.redirect = False
+        self.answer = b"ok"
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -96,7 +97,7 @@ class PartnerReceiver:
                     return
                 with receiver.lock:
                     receiver.received.append(call)
-                self._answer(200)
+                self._answer(200, receiver.answer)
 
             def _answer(self, status: int, text: bytes = b"ok") -> None:
                 self.send_response(status)
@@ -496,3 +497,17 @@ def test_staff_decisions_reach_the_partner_with_the_statement_of_reasons(
         "automated_decision",
         "decided_at",
     }
+
+
+def test_an_answer_with_control_characters_is_kept_as_text(
+    loopback: Any, receiver: PartnerReceiver
+) -> None:
+    outlet, item = partner("herald")
+    register(outlet, receiver)
+    api_submit(outlet, item)
+    receiver.answer = b"\x00stored\x00\xff" + b"z" * 5000
+    send_all()
+    delivery = WebhookDelivery.objects.get(event_type="case.received")
+    assert delivery.state == WebhookDeliveryState.DELIVERED
+    assert delivery.last_response.startswith(" stored ")
+    assert len(delivery.last_response) == webhooks.EXCERPT
