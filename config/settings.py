@@ -411,7 +411,7 @@ PARTNER_WEBHOOK_TIMEOUT = removal.parse_webhook_timeout(
     os.environ.get("PARTNER_WEBHOOK_TIMEOUT"), name="PARTNER_WEBHOOK_TIMEOUT"
 )
 # Attempts (the first and its retries, with RETRY_FIRST..RETRY_CAP backoff) before a delivery
-# is a dead letter that staff put back in line; 20 spans about an hour at the 24-hour deadline.
+# is a dead letter that staff put back in line; 20 span about 75 minutes at the 24-hour deadline.
 PARTNER_WEBHOOK_MAX_ATTEMPTS = env_int("PARTNER_WEBHOOK_MAX_ATTEMPTS", 20)
 if PARTNER_WEBHOOK_MAX_ATTEMPTS > 100:
     raise ImproperlyConfigured(
