@@ -103,7 +103,7 @@ class BatchInDocSerializer(serializers.Serializer[Any]):
 
 class ClearanceInSerializer(StrictSerializer):
     urls = serializers.ListField(
-        child=serializers.CharField(max_length=MAX_URL, trim_whitespace=False),
+        child=serializers.CharField(max_length=MAX_URL, trim_whitespace=False, allow_blank=True),
         min_length=1,
         max_length=1000,
     )

@@ -155,8 +155,8 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
 
     "The same article" means what it means to intake: every everyday spelling of a suppressed
     URL (scheme, `www.`, AMP and mobile hosts, trailing slash, AMP edition) is suppressed too,
-    through the same `spellings` that resolution uses. Three queries per batch, whatever its
-    size and whatever the rules; when several rules cover a URL, an exact rule is named before a
+    through the same `spellings` that resolution uses. One query per batch, whatever its size
+    and whatever the rules; when several rules cover a URL, an exact rule is named before a
     domain rule, and a domain rule before a prefix.
     """
     keys: list[str | None] = []
@@ -174,21 +174,6 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     url_spellings = {key: spellings(key) for key in valid}
     url_domains = {key: _domains_of(key) for key in valid}
     url_articles = {key: article_key(key) for key in valid}
-    active = Suppression.objects.filter(lifted_at__isnull=True)
-    exact = {
-        rule.value: rule
-        for rule in active.filter(
-            kind=SuppressionKind.EXACT,
-            value__in=sorted({s for group in url_spellings.values() for s in group}),
-        )
-    }
-    domain = {
-        rule.value: rule
-        for rule in active.filter(
-            kind=SuppressionKind.DOMAIN,
-            value__in=sorted({d for group in url_domains.values() for d in group}),
-        )
-    }
     hosts = sorted({article.split("/", 1)[0] for article in url_articles.values()})
     near_host = Q()
     for host in hosts:
@@ -198,10 +183,29 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
             | Q(value__endswith=f"://{host}")
             | Q(value__endswith=f".{host}")
         )
-    prefixes = [
-        (prefix_key(rule.value), rule)
-        for rule in active.filter(kind=SuppressionKind.PREFIX).filter(near_host).order_by("pk")
-    ]
+    # One query for the three kinds: each branch is an indexed lookup on (kind, value) among
+    # the active rules, or, for prefixes, the few rules on the URLs' hosts.
+    rules = Suppression.objects.filter(lifted_at__isnull=True).filter(
+        Q(
+            kind=SuppressionKind.EXACT,
+            value__in=sorted({s for group in url_spellings.values() for s in group}),
+        )
+        | Q(
+            kind=SuppressionKind.DOMAIN,
+            value__in=sorted({d for group in url_domains.values() for d in group}),
+        )
+        | (Q(kind=SuppressionKind.PREFIX) & near_host)
+    )
+    exact: dict[str, Suppression] = {}
+    domain: dict[str, Suppression] = {}
+    prefixes: list[tuple[str, Suppression]] = []
+    for rule in rules.order_by("pk"):
+        if rule.kind == SuppressionKind.EXACT:
+            exact[rule.value] = rule
+        elif rule.kind == SuppressionKind.DOMAIN:
+            domain[rule.value] = rule
+        else:
+            prefixes.append((prefix_key(rule.value), rule))
     verdicts = []
     for key, problem in zip(keys, problems, strict=True):
         if key is None:
