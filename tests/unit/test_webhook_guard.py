@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rights.services.webhooks import EndpointRefused, check_endpoint_url
+from tests.integration.test_settings import manage
 
 REFUSED = {
     "https://127.0.0.1/hooks": "loopback",
@@ -84,3 +85,17 @@ def test_the_loopback_allowance_allows_this_machine_only(settings: Any) -> None:
     # Plain http only to this machine, even with the allowance.
     with pytest.raises(EndpointRefused, match="https"):
         check_endpoint_url("http://93.184.215.14/hooks")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("PARTNER_WEBHOOK_TIMEOUT", "soon", "PARTNER_WEBHOOK_TIMEOUT must be a number of seconds"),
+        ("PARTNER_WEBHOOK_MAX_ATTEMPTS", "1000", "PARTNER_WEBHOOK_MAX_ATTEMPTS must be at most"),
+    ],
+)
+def test_a_bad_webhook_setting_stops_start_up_naming_it(name: str, value: str, words: str) -> None:
+    result = manage("check", DEBUG="1", **{name: value})
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration error: ")
+    assert words in result.stderr
