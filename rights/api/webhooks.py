@@ -57,6 +57,12 @@ class DeliverySerializer(serializers.Serializer[Any]):
     case = serializers.CharField(help_text="The case's reference.")
 
 
+class DeliveryPageSerializer(serializers.Serializer[Any]):
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null.")
+    results = DeliverySerializer(many=True)
+
+
 def _endpoint(endpoint: WebhookEndpoint, secret: str = "") -> dict[str, Any]:
     body: dict[str, Any] = {
         "url": endpoint.url,
@@ -178,7 +184,7 @@ class DeliveriesView(WebhookView):
             ),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; 50 by default."),
         ],
-        responses={200: DeliverySerializer(many=True), 401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
+        responses={200: DeliveryPageSerializer, 401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
     )
     def get(self, request: Request) -> Response:
         paginator = DeliveryPagination()

@@ -44,8 +44,9 @@ pytestmark = pytest.mark.django_db
 
 class PartnerReceiver:
     """A partner's endpoint on loopback. Verifies each call's signature with `standardwebhooks`
-    (a bad one is answered 400 and counted), records the good ones, and answers 500 while
-    `fail_until` (a monotonic time) is ahead, or stalls `hang` seconds, or redirects."""
+    (a bad one is answered 400 and counted), records the good ones, and answers 500 to the first
+    `fail_first` calls and while `fail_until` (a monotonic time) is ahead, or stalls `hang`
+    seconds, or redirects."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -57,6 +58,7 @@ class PartnerReceiver:
         self.elsewhere_hits = 0
         self.calls = 0
         self.fail_until = 0.0
+        self.fail_first = 0
         self.hang = 0.0
         self.redirect = False
         self.answer = b"ok"
@@ -90,7 +92,9 @@ class PartnerReceiver:
                 call = {"id": self.headers["webhook-id"], "host": self.headers["Host"], **payload}
                 with receiver.lock:
                     receiver.seen.append(call)
-                if time.monotonic() < receiver.fail_until:
+                    failing = receiver.fail_first > 0 or time.monotonic() < receiver.fail_until
+                    receiver.fail_first = max(0, receiver.fail_first - 1)
+                if failing:
                     # As a partner that stored the event and then failed to answer: the repeat
                     # that follows is a duplicate, recognised by its id.
                     self._answer(500, b"temporarily unavailable " + b"x" * 1000)
@@ -511,3 +515,45 @@ def test_an_answer_with_control_characters_is_kept_as_text(
     assert delivery.state == WebhookDeliveryState.DELIVERED
     assert delivery.last_response.startswith(" stored ")
     assert len(delivery.last_response) == webhooks.EXCERPT
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"url": None},
+        {"url": ["https://93.184.215.14/"]},
+        {"url": 12},
+        {"url": "https://93.184.215.14/" + "a" * 3000},
+        {"url": "https://[::ffff:169.254.169.254]/"},
+        {"url": "https://例え.テスト\x00/"},
+        {"url": "javascript:alert(1)"},
+    ],
+)
+def test_hostile_registrations_are_clear_4xx_and_write_nothing(
+    loopback: Any, body: dict[str, Any]
+) -> None:
+    outlet, _ = partner("herald")
+    answer = client_for(outlet).put("/api/v1/webhook/endpoint", body, format="json")
+    assert 400 <= answer.status_code < 500, answer.content
+    assert answer["Content-Type"].startswith("application/problem+json")
+    assert answer.json()["detail"]
+    assert not WebhookEndpoint.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="webhook.").exists()
+
+
+def test_a_body_that_is_not_json_is_a_4xx(loopback: Any) -> None:
+    outlet, _ = partner("herald")
+    answer = client_for(outlet).generic(
+        "PUT", "/api/v1/webhook/endpoint", "{url: not json", content_type="application/json"
+    )
+    assert 400 <= answer.status_code < 500
+    # A lone surrogate, escaped in valid JSON: no text a host name or the trail could hold.
+    surrogate = client_for(outlet).generic(
+        "PUT",
+        "/api/v1/webhook/endpoint",
+        '{"url": "https://exa\\udc80mple.com/"}',
+        content_type="application/json",
+    )
+    assert 400 <= surrogate.status_code < 500
+    assert not WebhookEndpoint.objects.exists()
