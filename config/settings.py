@@ -103,9 +103,10 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    # Under /api/, any error answered outside a DRF view is RFC 9457 problem JSON too.
+    # Under /api/, any error answered outside a DRF view (a bad Host header included) is RFC
+    # 9457 problem JSON too.
     "rights.api.errors.ProblemMiddleware",
+    "django.middleware.common.CommonMiddleware",
     # Before the CSRF check, the first to read a POST: an unreadable body is a 400, never a 500.
     "rights.web.errors.UnreadableBodyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

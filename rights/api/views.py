@@ -7,6 +7,7 @@ Every read of cases goes through `selectors.cases_visible_to` with the caller's 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -98,15 +99,18 @@ class PartnerView(APIView):
         assert isinstance(key, PartnerKey)
         return f"partner:{key.outlet.slug}"
 
-    def present(self, reference: str) -> dict[str, Any]:
+    def present(self, reference: str, now: datetime | None = None) -> dict[str, Any]:
         found = case_for(viewer=self.viewer(), reference=reference)
         if found is None:
             raise exceptions.NotFound(f"No takedown request {reference} of yours.")
         case, targets = found
-        return case_present(case, targets=targets, viewer=self.viewer()).as_dict()
+        return case_present(case, targets=targets, viewer=self.viewer(), now=now).as_dict()
 
-    def submit(self, data: dict[str, Any], idempotency_key: str) -> tuple[int, dict[str, Any]]:
-        """One request through intake: (201 or 200, the case) or raises DomainError."""
+    def submit(
+        self, data: dict[str, Any], idempotency_key: str, now: datetime | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """One request through intake: (201 or 200, the case) or raises DomainError. `now`
+        (the service's clock, for the answer's appeal window) may be read once per batch."""
         key = self.request.auth
         assert isinstance(key, PartnerKey)
         contact = data["contact"]
@@ -125,7 +129,7 @@ class PartnerView(APIView):
                 statements=data["statements"],
             )
         )
-        return (201 if result.created else 200), self.present(result.case.reference)
+        return (201 if result.created else 200), self.present(result.case.reference, now)
 
 
 class TakedownPagination(CursorPagination):
@@ -269,13 +273,16 @@ class TakedownBatchView(PartnerView):
     )
     def post(self, request: Request) -> Response:
         items = _valid(s.BatchInSerializer, request.data)["requests"]
+        now = clock.now()
         results = []
         for index, item in enumerate(items):
             prefix = f"requests[{index}]"
             entry: dict[str, Any] = {"index": index}
             try:
                 data = _valid(s.BatchItemSerializer, item, prefix=prefix)
-                entry["status"], entry["case"] = self.submit(data, data.get("idempotency_key", ""))
+                entry["status"], entry["case"] = self.submit(
+                    data, data.get("idempotency_key", ""), now
+                )
             except exceptions.ValidationError as exc:
                 entry["status"], entry["problem"] = _item_problem(exc)
             except DomainError as error:

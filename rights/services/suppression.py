@@ -8,9 +8,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from rights import audit, clock
+from rights.db import AnyOf
 from rights.errors import DomainError
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
 from rights.normalise import (
@@ -186,13 +187,13 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     # One query for the three kinds: each branch is an indexed lookup on (kind, value) among
     # the active rules, or, for prefixes, the few rules on the URLs' hosts.
     rules = Suppression.objects.filter(lifted_at__isnull=True).filter(
-        Q(
-            kind=SuppressionKind.EXACT,
-            value__in=sorted({s for group in url_spellings.values() for s in group}),
+        (
+            Q(kind=SuppressionKind.EXACT)
+            & Q(AnyOf(F("value"), sorted({s for group in url_spellings.values() for s in group})))
         )
-        | Q(
-            kind=SuppressionKind.DOMAIN,
-            value__in=sorted({d for group in url_domains.values() for d in group}),
+        | (
+            Q(kind=SuppressionKind.DOMAIN)
+            & Q(AnyOf(F("value"), sorted({d for group in url_domains.values() for d in group})))
         )
         | (Q(kind=SuppressionKind.PREFIX) & near_host)
     )
@@ -211,13 +212,15 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
         if key is None:
             verdicts.append(Verdict(allowed=False, problem=problem))
             continue
-        rule = next((exact[s] for s in url_spellings[key] if s in exact), None)
-        if rule is None:
-            rule = next((domain[d] for d in url_domains[key] if d in domain), None)
-        if rule is None:
+        blocking: Suppression | None = next(
+            (exact[s] for s in url_spellings[key] if s in exact), None
+        )
+        if blocking is None:
+            blocking = next((domain[d] for d in url_domains[key] if d in domain), None)
+        if blocking is None:
             article = url_articles[key]
-            rule = next((r for prefix, r in prefixes if article.startswith(prefix)), None)
-        verdicts.append(Verdict(allowed=rule is None, rule=rule))
+            blocking = next((r for prefix, r in prefixes if article.startswith(prefix)), None)
+        verdicts.append(Verdict(allowed=blocking is None, rule=blocking))
     return verdicts
 
 

@@ -65,7 +65,8 @@ def test_the_schema_is_valid_openapi_3_and_names_every_endpoint(api: dict[str, A
 @pytest.mark.django_db(transaction=True)
 def test_every_endpoint_fuzzed_from_its_schema_answers_without_a_5xx(api: dict[str, Any]) -> None:
     schema = schemathesis.openapi.from_dict(api["schema"])
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # Every operation loads (an invalid one would raise here).
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 7
     seen: list[str] = []
     for operation in operations:
