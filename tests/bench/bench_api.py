@@ -3,7 +3,7 @@
     .venv/bin/python tests/bench/bench_api.py [batch|clearance|all]
 
 `batch`: URLs accepted per second through `POST /api/v1/takedowns/batch`, BENCH_CALLS (default
-100) calls of 10 requests of 10 URLs each (every request trusted: the partner's own articles,
+10) calls of 10 requests of 10 URLs each (every request trusted: the partner's own articles,
 approved at once, with its statement of reasons, audit events and outbox rows), and the same
 with 100 requests of 10 URLs per call (the batch's limit).
 `clearance`: URLs checked per second for batches of 1,000 URLs (half of them suppressed, in
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 DATABASE = "rights_bench_api"
 REDIS_URL = "redis://127.0.0.1:6379/2"
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
-CALLS = int(os.environ.get("BENCH_CALLS", "100"))
+CALLS = int(os.environ.get("BENCH_CALLS", "10"))
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 RULES = 20_000
 
@@ -83,6 +83,7 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from rights.models import ContentItem, Outlet, Suppression, SuppressionKind  # noqa: E402
 from rights.normalise import normalise_url  # noqa: E402
