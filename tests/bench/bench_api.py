@@ -168,8 +168,6 @@ def in_threads(jobs: list[Any], work: Any) -> float:
 
 
 def items(prefix: str, count: int, outlet: Outlet) -> list[str]:
-    from django.utils import timezone
-
     now = timezone.now()
     made = ContentItem.objects.bulk_create(
         ContentItem(
