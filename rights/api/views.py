@@ -43,6 +43,8 @@ from rights.services.requester import case_withdraw
 from rights.services.suppression import publication_verdicts
 from rights.states import CaseState
 
+# URLs in one batch, all its requests together: a call stays well inside a worker's time limit.
+BATCH_MAX_URLS = 1000
 PROBLEM = OpenApiResponse(s.ProblemSerializer, description="A problem (RFC 9457).")
 
 
@@ -252,7 +254,8 @@ class TakedownBatchView(PartnerView):
         description=(
             "Each item is handled on its own: the answer lists, in order, each item's case "
             "(status 201, or 200 for a retry of an item with the same idempotency_key) or its "
-            "problem (4xx, fields named as requests[i].field). One bad item never sinks the rest."
+            "problem (4xx, fields named as requests[i].field). One bad item never sinks the rest. "
+            f"At most {BATCH_MAX_URLS:,} URLs in one batch, all its requests together."
         ),
         request=s.BatchInDocSerializer,
         responses={
@@ -273,6 +276,20 @@ class TakedownBatchView(PartnerView):
     )
     def post(self, request: Request) -> Response:
         items = _valid(s.BatchInSerializer, request.data)["requests"]
+        named = sum(
+            len(item["urls"])
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("urls"), list)
+        )
+        if named > BATCH_MAX_URLS:
+            raise exceptions.ValidationError(
+                {
+                    "requests": [
+                        f"name {named:,} URLs in all; at most {BATCH_MAX_URLS:,} are accepted in "
+                        "one batch (send several batches)"
+                    ]
+                }
+            )
         now = clock.now()
         results = []
         for index, item in enumerate(items):

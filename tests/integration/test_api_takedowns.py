@@ -176,7 +176,11 @@ def test_batch_limits_are_problems(world: dict[str, Any]) -> None:
         format="json",
     )
     empty = client.post(f"{TAKEDOWNS}/batch", {"requests": []}, format="json")
-    for answer in (too_many, empty):
+    many_urls = [f"https://x.example/{n}" for n in range(100)]
+    too_many_urls = client.post(
+        f"{TAKEDOWNS}/batch", {"requests": [takedown_body(*many_urls)] * 11}, format="json"
+    )
+    for answer in (too_many, empty, too_many_urls):
         assert answer.status_code == 422
         assert answer.json()["errors"][0]["field"] == "requests"
     assert not TakedownRequest.objects.exists()
