@@ -13,10 +13,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import time_machine
+from django.utils import timezone
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -179,9 +182,13 @@ def register(outlet: Outlet, receiver: PartnerReceiver, url: str = "") -> Webhoo
 
 def send_all() -> None:
     """What the worker does for each claimed outbox row of the webhook transport."""
-    for pk in Notification.objects.filter(
-        transport="webhook", sent_at__isnull=True, next_attempt_at__isnull=False
-    ).values_list("pk", flat=True):
+    for pk in (
+        Notification.objects.filter(
+            transport="webhook", sent_at__isnull=True, next_attempt_at__isnull=False
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    ):
         notification_send(notification_id=pk)
 
 
@@ -557,3 +564,33 @@ def test_a_body_that_is_not_json_is_a_4xx(loopback: Any) -> None:
     )
     assert 400 <= surrogate.status_code < 500
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_failsafe_the_breach_and_a_restore_reach_the_partner(
+    loopback: Any, receiver: PartnerReceiver, admin_user: Any
+) -> None:
+    herald, _ = partner("herald")
+    _, elsewhere = partner("gazette")
+    register(herald, receiver)
+    case = api_submit(herald, elsewhere)  # not the partner's content: to review, undecided
+    assert case.deadline_at is not None
+    with time_machine.travel(case.deadline_at + timedelta(minutes=5), tick=False):
+        TakedownRequest.objects.filter(pk=case.pk).update(next_check_at=timezone.now())
+        drive(case)
+    case = review.case_approve(case=case, user_id=admin_user.pk)
+    drive(case)
+    review.case_restore(case=case, user_id=admin_user.pk, reasons="Removed in error.")
+    send_all()
+
+    assert receiver.bad_signatures == 0
+    assert [event for event, _ in receiver.events()] == [
+        "case.received",
+        "case.disabled",
+        "case.breached",
+        "case.approved",
+        "case.removed",
+        "case.restored",
+    ]
+    states = [r["data"]["state"] for r in receiver.received]
+    assert states[1] == CaseState.DISABLED_PENDING_REVIEW
+    assert states[-1] == CaseState.RESTORED
