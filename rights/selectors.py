@@ -44,6 +44,8 @@ from rights.models import (
     SweeperRun,
     TakedownRequest,
     Target,
+    WebhookDelivery,
+    WebhookDeliveryState,
 )
 from rights.presenters import Viewer, ViewerKind
 from rights.states import (
@@ -197,6 +199,9 @@ class SlaStatus:
     unsent_notifications: int
     breaches: int
     dead_effects: int = 0
+    # Partner webhook deliveries given up on (rights.services.webhooks): the partner's endpoint,
+    # not the promise, so they are shown, not counted as needing attention.
+    dead_webhooks: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -239,6 +244,7 @@ class SlaStatus:
             "unsent_notifications": self.unsent_notifications,
             "breaches": self.breaches,
             "dead_effects": self.dead_effects,
+            "dead_webhooks": self.dead_webhooks,
         }
 
 
@@ -266,14 +272,18 @@ def sla_status() -> SlaStatus:
         open_cases = TakedownRequest.objects.filter(state__in=AWAITING_OUTCOME_STATES).count()
         oldest = running.aggregate(at=Min("deadline_at"))["at"]
         due_now = TakedownRequest.objects.filter(next_check_at__lte=now).count()
-        unsent = Notification.objects.filter(sent_at__isnull=True).count()
+        # Still owed: a dead webhook delivery (no next attempt) waits for staff, not the sweeper.
+        unsent = Notification.objects.filter(
+            sent_at__isnull=True, next_attempt_at__isnull=False
+        ).count()
+        dead_webhooks = WebhookDelivery.objects.filter(state=WebhookDeliveryState.DEAD).count()
         breaches = LadderRung.objects.filter(rung=Rung.BREACH).count()
         dead = RemovalEffect.objects.filter(dead_at__isnull=False, done_at__isnull=True).count()
         heartbeat = SweeperRun.objects.filter(name="sweeper").first()
         database = True
     except DatabaseError:
         now = timezone.now()
-        open_cases = due_now = unsent = breaches = dead = 0
+        open_cases = due_now = unsent = breaches = dead = dead_webhooks = 0
         oldest = None
         heartbeat = None
         database = False
@@ -290,6 +300,7 @@ def sla_status() -> SlaStatus:
         unsent_notifications=unsent,
         breaches=breaches,
         dead_effects=dead,
+        dead_webhooks=dead_webhooks,
     )
 
 

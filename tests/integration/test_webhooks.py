@@ -33,6 +33,7 @@ from rights.models import (
     WebhookDeliveryState,
     WebhookEndpoint,
 )
+from rights.selectors import sla_status
 from rights.services import review, webhooks
 from rights.services.intake import Submission, takedown_submit
 from rights.services.notifications import notification_send
@@ -285,6 +286,12 @@ def test_failures_retry_with_one_id_then_dead_letter_and_staff_retry(
     assert notification.attempts == 3
     assert notification.next_attempt_at is None
     assert AuditEvent.objects.filter(stream="outlet:herald", action="webhook.dead").count() == 1
+    # Operators see it; it is the partner's endpoint, not the promise, so it pages nobody.
+    health = sla_status()
+    assert health.dead_webhooks == 1
+    assert not health.needs_attention
+    owed = Notification.objects.filter(sent_at__isnull=True).exclude(pk=pk).count()
+    assert health.unsent_notifications == owed
     # A stale task message for the dead letter calls nobody and changes nothing.
     assert notification_send(notification_id=pk) is False
     assert receiver.calls == 3
