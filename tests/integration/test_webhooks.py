@@ -9,12 +9,15 @@ worker and beat, a failing then recovering endpoint) is in tests/reliability/tes
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +36,7 @@ from rights.models import (
     WebhookDeliveryState,
     WebhookEndpoint,
 )
+from rights.removal import webhook as webhook_client
 from rights.selectors import sla_status
 from rights.services import review, webhooks
 from rights.services.intake import Submission, takedown_submit
@@ -52,7 +56,7 @@ class PartnerReceiver:
     `fail_first` calls and while `fail_until` (a monotonic time) is ahead, or stalls `hang`
     seconds, or redirects."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.lock = threading.Lock()
         self.secret = ""
         # Every call whose signature verified, and those answered 200.
@@ -121,6 +125,9 @@ class PartnerReceiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.port}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -601,3 +608,43 @@ def test_the_failsafe_the_breach_and_a_restore_reach_the_partner(
     states = [r["data"]["state"] for r in receiver.received]
     assert states[1] == CaseState.DISABLED_PENDING_REVIEW
     assert states[-1] == CaseState.RESTORED
+
+
+def test_https_connects_to_the_checked_address_with_the_hosts_name(
+    loopback: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over TLS the call goes to the address the guard checked, while the handshake (SNI, the
+    certificate's name) and the Host header still name the URL's host."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    request = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+    subprocess.run(
+        [
+            "openssl",
+            *request.split(),
+            *["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+            *["-keyout", str(key), "-out", str(cert)],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server_side.sni_callback = lambda sock, name, context: names.append(name)
+    # Our test certificate is the one authority the client trusts here (certifi's otherwise).
+    monkeypatch.setattr(
+        webhook_client, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert))
+    )
+    receiver = PartnerReceiver(tls=server_side)
+    try:
+        outlet, item = partner("herald")
+        register(outlet, receiver)
+        api_submit(outlet, item)
+        send_all()
+    finally:
+        receiver.close()
+    assert receiver.events()[0][0] == "case.received"
+    assert names
+    assert set(names) == {"localhost"}
+    assert {r["host"] for r in receiver.received} == {f"localhost:{receiver.port}"}
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
