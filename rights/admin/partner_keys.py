@@ -28,6 +28,26 @@ def _actor(request: HttpRequest) -> str:
 
 
 class PartnerKeyForm(forms.ModelForm):
+    # One labelled field (the browser's date and time picker) rather than the admin's split
+    # date and time inputs, whose two boxes have no label of their own.
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at (UTC)",
+        help_text="Empty: the key never expires.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=[
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%d %H:%M:%S",
+        ],
+    )
+    name = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text="What the key is for, e.g. 'CMS production' (empty: named after its scope).",
+    )
+
     class Meta:
         model = PartnerKey
         fields = ["outlet", "scope", "name", "expires_at"]

@@ -160,21 +160,19 @@ def test_the_console_shows_a_new_key_once_to_the_admin_role_only(db: None) -> No
         assert secret not in answer.content.decode()
     assert all(secret not in morsel.value for morsel in admin.cookies.values())
     # An expiry in the past is refused by the form; nothing is made.
-    past = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
-    refused = admin.post(
-        ADD,
-        {
-            "outlet": outlet.pk,
-            "scope": "takedowns",
-            "expires_at_0": past[:10],
-            "expires_at_1": past[11:],
-        },
-    )
+    past = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    refused = admin.post(ADD, {"outlet": outlet.pk, "scope": "takedowns", "expires_at": past})
     assert refused.status_code == 200
+    assert "must be in the future" in refused.content.decode()
     assert PartnerKey.objects.count() == 1
+    later = (timezone.now() + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    dated = admin.post(ADD, {"outlet": outlet.pk, "scope": "clearance", "expires_at": later})
+    assert dated.status_code == 200
+    assert PartnerKey.objects.get(scope="clearance").expires_at is not None
+    PartnerKey.objects.filter(scope="clearance").update(revoked_at=timezone.now())
     # Revoked by the admin action.
     admin.post(LIST, {"action": "revoke", "_selected_action": [stored.pk]})
-    assert PartnerKey.objects.get().revoked_at is not None
+    assert PartnerKey.objects.get(pk=stored.pk).revoked_at is not None
     assert bearer(key).get(TAKEDOWNS).status_code == 401
 
 
