@@ -132,6 +132,7 @@ def test_clearance_agrees_with_may_publish_on_the_catalogue_before_and_after_rem
     assert any(r["allowed"] for r in after)
 
 
+@pytest.mark.smoke
 def test_a_batch_costs_the_same_queries_whatever_its_size(
     db: None, admin_user: User, django_assert_num_queries: Any
 ) -> None:

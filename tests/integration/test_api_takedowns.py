@@ -44,6 +44,7 @@ def world(db: None) -> dict[str, Any]:
     }
 
 
+@pytest.mark.smoke
 def test_one_request_is_a_case_of_the_outlet_approved_at_once_for_its_own_content(
     world: dict[str, Any],
 ) -> None:
