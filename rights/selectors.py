@@ -70,6 +70,9 @@ if TYPE_CHECKING:
     CaseSummary = WithAnnotations[TakedownRequest, _TargetCount]
 
 
+REFERENCE_MAX = TakedownRequest._meta.get_field("reference").max_length or 16
+
+
 def content_item_by_slug(slug: str) -> ContentItem:
     return get_object_or_404(ContentItem.objects.select_related("outlet"), slug=slug)
 
@@ -129,7 +132,11 @@ def cases_visible_to(viewer: Viewer) -> QuerySet[TakedownRequest]:
 
 def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[Target]] | None:
     """One case `viewer` may see, with its targets and their items (two queries whatever the
-    size), or None: another outlet's or another requester's case does not exist for them."""
+    size), or None: another outlet's or another requester's case does not exist for them.
+    Nor does a reference no case can have (too long, or with a NUL, which PostgreSQL refuses)."""
+    reference = reference.strip().upper()
+    if not reference or len(reference) > REFERENCE_MAX or "\x00" in reference:
+        return None
     case = (
         cases_visible_to(viewer)
         .select_related("requester", "outlet")
@@ -139,7 +146,7 @@ def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[T
                 queryset=Target.objects.select_related("content_item").order_by("id"),
             )
         )
-        .filter(reference=reference.strip().upper())
+        .filter(reference=reference)
         .first()
     )
     return (case, list(case.targets.all())) if case is not None else None

@@ -144,12 +144,23 @@ class TakedownPagination(CursorPagination):
     max_page_size = 200
 
     def decode_cursor(self, request: Request) -> Any:
+        refused = exceptions.ValidationError(
+            {"cursor": ["is not a cursor this API gave out; start again without it"]}
+        )
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound as exc:
-            raise exceptions.ValidationError(
-                {"cursor": ["is not a cursor this API gave out; start again without it"]}
-            ) from exc
+            raise refused from exc
+        # A cursor is only base64: its position must still be a moment before it reaches a
+        # query, or a forged one would fail there.
+        if cursor is not None and cursor.position is not None:
+            try:
+                moment = parse_datetime(cursor.position)
+            except ValueError:
+                moment = None
+            if moment is None:
+                raise refused
+        return cursor
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)

@@ -155,3 +155,9 @@ def test_docs_and_schema_need_no_key_even_with_a_bad_header(db: None) -> None:
     client.credentials(HTTP_AUTHORIZATION="Bearer nonsense")
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("reference", ["%00", "TD-%00X", "%E2%80%AE", "x" * 40, "%F0%9F%98%80"])
+def test_a_reference_no_case_can_have_is_a_404(client: APIClient, reference: str) -> None:
+    problem_of(client.get(f"{TAKEDOWNS}/{reference}"), 404, "not_found")
+    problem_of(client.post(f"{TAKEDOWNS}/{reference}/withdraw"), 404, "not_found")

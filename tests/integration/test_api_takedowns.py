@@ -3,8 +3,10 @@ concurrent calls with one key); and another outlet's cases, which do not exist f
 
 from __future__ import annotations
 
+import base64
 import threading
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -212,14 +214,19 @@ def test_list_filters_and_pages_with_a_cursor(world: dict[str, Any]) -> None:
     assert {c["state"] for c in filtered} == {state}
     assert client.get(f"{TAKEDOWNS}?updated_since=2999-01-01T00:00:00Z").json()["results"] == []
     assert len(client.get(f"{TAKEDOWNS}?updated_since=2000-01-01T00:00:00Z").json()["results"]) == 5
-    for bad in (
+    forged = [
+        "cursor=" + quote(base64.b64encode(raw.encode()).decode())
+        for raw in ("p=garbage", "p=%00", "p=2026-13-45", "r=1&p=x")
+    ]
+    for bad in [
+        *forged,
         "state=nope",
         "updated_since=yesterday",
         "updated_since=2026-01-01T00:00:00",
         "cursor=garbage",
         "page_size=0",
         "page_size=1000",
-    ):
+    ]:
         answer = client.get(f"{TAKEDOWNS}?{bad}")
         assert answer.status_code == 422, bad
         assert answer["Content-Type"] == PROBLEM
