@@ -155,7 +155,7 @@ class TakedownPagination(CursorPagination):
         # query, or a forged one would fail there.
         if cursor is not None and cursor.position is not None:
             try:
-                moment = parse_datetime(cursor.position)
+                moment = parse_datetime(str(cursor.position))
             except ValueError:
                 moment = None
             if moment is None:
