@@ -8,6 +8,7 @@ worker and beat, a failing then recovering endpoint) is in tests/reliability/tes
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import subprocess
@@ -476,6 +477,12 @@ def test_deliveries_list_is_the_partners_own_and_paginated(
     assert {d["id"] for d in other["results"]} == gazette_ids
     bad = client.get("/api/v1/webhook/deliveries", {"cursor": "not-a-cursor"})
     assert 400 <= bad.status_code < 500
+    # Forged cursors whose position is no id, or no id the database could hold.
+    for position in ("abc", "9" * 30, "-1", "1e3"):
+        forged = base64.urlsafe_b64encode(f"p={position}".encode()).decode()
+        answer = client.get("/api/v1/webhook/deliveries", {"cursor": forged})
+        assert answer.status_code == 422, (position, answer.content)
+        assert answer["Content-Type"].startswith("application/problem+json")
 
 
 def test_the_api_needs_a_takedowns_key(loopback: Any) -> None:
