@@ -90,6 +90,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The partner API's OpenAPI schema from the code, and Swagger UI's files served as our own
+    # static files (no CDN; see rights/api/docs.py).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # For their system checks (and csp's template tag); the policy itself is the middleware's.
     "csp",
     "django_ratelimit",
@@ -102,6 +106,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Under /api/, any error answered outside a DRF view (a bad Host header included) is RFC
+    # 9457 problem JSON too.
+    "rights.api.errors.ProblemMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Before the CSRF check, the first to read a POST: an unreadable body is a 400, never a 500.
     "rights.web.errors.UnreadableBodyMiddleware",
@@ -408,6 +415,22 @@ if "webhook" in REMOVAL_BACKENDS and not (REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOO
     raise ImproperlyConfigured(
         "the webhook removal backend needs REMOVAL_WEBHOOK_URL and REMOVAL_WEBHOOK_SECRET"
     )
+# --- Partner webhooks (rights.services.webhooks) -------------------------------------------
+# Seconds for the whole call to a partner's endpoint (connect, TLS, send, answer).
+PARTNER_WEBHOOK_TIMEOUT = removal.parse_webhook_timeout(
+    os.environ.get("PARTNER_WEBHOOK_TIMEOUT"), name="PARTNER_WEBHOOK_TIMEOUT"
+)
+# Attempts (the first and its retries, with RETRY_FIRST..RETRY_CAP backoff) before a delivery
+# is a dead letter that staff put back in line; 20 span about 75 minutes at the 24-hour deadline.
+PARTNER_WEBHOOK_MAX_ATTEMPTS = env_int("PARTNER_WEBHOOK_MAX_ATTEMPTS", 20)
+if PARTNER_WEBHOOK_MAX_ATTEMPTS > 100:
+    raise ImproperlyConfigured(
+        f"PARTNER_WEBHOOK_MAX_ATTEMPTS must be at most 100, not {PARTNER_WEBHOOK_MAX_ATTEMPTS}"
+    )
+# For tests and local runs only: partners' endpoints may be on this machine (127.0.0.0/8, ::1),
+# over plain http. Every other private, link-local or reserved address stays refused, always.
+PARTNER_WEBHOOK_ALLOW_LOOPBACK = env_bool("PARTNER_WEBHOOK_ALLOW_LOOPBACK", False)
+
 # Staff addresses for the ladder's notifications.
 REVIEWERS_EMAIL = os.environ.get("REVIEWERS_EMAIL", "reviewers@localhost")
 LEADS_EMAIL = os.environ.get("LEADS_EMAIL", "leads@localhost")
@@ -583,8 +606,43 @@ if TRUST_X_FORWARDED_FOR:
 # atomic INCR on a shared server) is not among them yet.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 
+# --- The partner API (rights/api) -----------------------------------------------------------
+# Requests per key, counted in the Redis cache: a count per second, minute, hour or day.
+PARTNER_API_RATE = env_rate("PARTNER_API_RATE", "1200/m")
+if not re.fullmatch(r"[1-9][0-9]*/[smhd]", PARTNER_API_RATE):
+    raise ImproperlyConfigured(
+        "PARTNER_API_RATE must be a count per s, m, h or d such as 1200/m, "
+        f"not {PARTNER_API_RATE!r}"
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only: a form-encoded or multipart body is a 415, not a differently shaped request.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Partner keys only, and nothing allowed unless a view says who may (rights.api.auth).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rights.api.auth.PartnerKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rights.api.auth.TakedownsScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["rights.api.auth.PartnerKeyThrottle"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "rights.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Takedown partner API",
+    "DESCRIPTION": (
+        "File takedown requests for your outlet's content, follow them to their outcome, and ask "
+        "whether URLs may be published. Send your key as `Authorization: Bearer <key>`. Every "
+        "error is RFC 9457 problem details (`application/problem+json`) naming the fields at "
+        "fault."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["rights.api.docs.paths_as_named"],
 }
 
 # --- Transparency (DSA Art. 17 and 24(5)): the statements' export and the public report -------

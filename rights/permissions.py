@@ -19,6 +19,7 @@ SUSPEND_REQUESTER = "rights.suspend_requester"
 ERASE_REQUESTER = "rights.erase_requester"
 MANAGE_PARTNER_KEYS = "rights.manage_partner_keys"
 RETRY_REMOVAL_EFFECT = "rights.retry_removaleffect"
+RETRY_WEBHOOK_DELIVERY = "rights.retry_webhookdelivery"
 
 ROLES = ("reviewer", "lead", "admin")
 

@@ -149,8 +149,15 @@ def _target(target: Target, case_state: str, viewer: Viewer) -> TargetView:
     )
 
 
-def case_present(case: TakedownRequest, *, targets: list[Target], viewer: Viewer) -> CaseView:
-    """The case as `viewer` may see it. `targets` are the case's, with their items loaded."""
+def case_present(
+    case: TakedownRequest,
+    *,
+    targets: list[Target],
+    viewer: Viewer,
+    now: datetime | None = None,
+) -> CaseView:
+    """The case as `viewer` may see it. `targets` are the case's, with their items loaded;
+    `now` (the service's clock) may be read once for a whole page of cases."""
     if viewer.kind == ViewerKind.PARTNER and case.outlet_id != viewer.outlet_id:
         raise PermissionError("a partner is shown its own outlet's cases only")
     if viewer.kind == ViewerKind.REQUESTER and case.requester_id != viewer.requester_id:
@@ -190,7 +197,7 @@ def case_present(case: TakedownRequest, *, targets: list[Target], viewer: Viewer
             else None
         ),
         may_withdraw=redress.may_withdraw(case),
-        appeal_until=iso(redress.appeal_until(case, targets, clock.now())),
+        appeal_until=iso(redress.appeal_until(case, targets, now or clock.now())),
         appealed_at=iso(case.appealed_at),
         staff=staff,
     )

@@ -44,6 +44,8 @@ from rights.models import (
     SweeperRun,
     TakedownRequest,
     Target,
+    WebhookDelivery,
+    WebhookDeliveryState,
 )
 from rights.presenters import Viewer, ViewerKind
 from rights.states import (
@@ -66,6 +68,9 @@ if TYPE_CHECKING:
     # A case as `case_summaries` returns it (for type checkers only; django_stubs_ext is a
     # development dependency).
     CaseSummary = WithAnnotations[TakedownRequest, _TargetCount]
+
+
+REFERENCE_MAX = TakedownRequest._meta.get_field("reference").max_length or 16
 
 
 def content_item_by_slug(slug: str) -> ContentItem:
@@ -127,7 +132,11 @@ def cases_visible_to(viewer: Viewer) -> QuerySet[TakedownRequest]:
 
 def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[Target]] | None:
     """One case `viewer` may see, with its targets and their items (two queries whatever the
-    size), or None: another outlet's or another requester's case does not exist for them."""
+    size), or None: another outlet's or another requester's case does not exist for them.
+    Nor does a reference no case can have (too long, or with a NUL, which PostgreSQL refuses)."""
+    reference = reference.strip().upper()
+    if not reference or len(reference) > REFERENCE_MAX or "\x00" in reference:
+        return None
     case = (
         cases_visible_to(viewer)
         .select_related("requester", "outlet")
@@ -137,7 +146,7 @@ def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[T
                 queryset=Target.objects.select_related("content_item").order_by("id"),
             )
         )
-        .filter(reference=reference.strip().upper())
+        .filter(reference=reference)
         .first()
     )
     return (case, list(case.targets.all())) if case is not None else None
@@ -158,6 +167,22 @@ def case_by_status_link(reference: str) -> tuple[Viewer, TakedownRequest, list[T
     viewer = Viewer(ViewerKind.REQUESTER, requester_id=requester_id)
     found = case_for(viewer=viewer, reference=reference)
     return (viewer, *found) if found is not None else None
+
+
+def cases_with_targets(
+    *, viewer: Viewer, state: str | None = None, updated_since: datetime | None = None
+) -> QuerySet[TakedownRequest]:
+    """The cases `viewer` may see, newest received first, each with its targets and their items
+    prefetched (a page of any size is three queries); optionally in one state, or changed since
+    a moment (a partner's sync)."""
+    cases = cases_visible_to(viewer)
+    if state is not None:
+        cases = cases.filter(state=state)
+    if updated_since is not None:
+        cases = cases.filter(updated_at__gte=updated_since)
+    return cases.prefetch_related(
+        Prefetch("targets", queryset=Target.objects.select_related("content_item").order_by("id"))
+    ).order_by("-received_at", "-pk")
 
 
 def case_summaries(*, viewer: Viewer, open_only: bool = False) -> QuerySet[CaseSummary]:
@@ -181,6 +206,9 @@ class SlaStatus:
     unsent_notifications: int
     breaches: int
     dead_effects: int = 0
+    # Partner webhook deliveries given up on (rights.services.webhooks): the partner's endpoint,
+    # not the promise, so they are shown, not counted as needing attention.
+    dead_webhooks: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -223,6 +251,7 @@ class SlaStatus:
             "unsent_notifications": self.unsent_notifications,
             "breaches": self.breaches,
             "dead_effects": self.dead_effects,
+            "dead_webhooks": self.dead_webhooks,
         }
 
 
@@ -250,14 +279,18 @@ def sla_status() -> SlaStatus:
         open_cases = TakedownRequest.objects.filter(state__in=AWAITING_OUTCOME_STATES).count()
         oldest = running.aggregate(at=Min("deadline_at"))["at"]
         due_now = TakedownRequest.objects.filter(next_check_at__lte=now).count()
-        unsent = Notification.objects.filter(sent_at__isnull=True).count()
+        # Still owed: a dead webhook delivery (no next attempt) waits for staff, not the sweeper.
+        unsent = Notification.objects.filter(
+            sent_at__isnull=True, next_attempt_at__isnull=False
+        ).count()
+        dead_webhooks = WebhookDelivery.objects.filter(state=WebhookDeliveryState.DEAD).count()
         breaches = LadderRung.objects.filter(rung=Rung.BREACH).count()
         dead = RemovalEffect.objects.filter(dead_at__isnull=False, done_at__isnull=True).count()
         heartbeat = SweeperRun.objects.filter(name="sweeper").first()
         database = True
     except DatabaseError:
         now = timezone.now()
-        open_cases = due_now = unsent = breaches = dead = 0
+        open_cases = due_now = unsent = breaches = dead = dead_webhooks = 0
         oldest = None
         heartbeat = None
         database = False
@@ -274,6 +307,7 @@ def sla_status() -> SlaStatus:
         unsent_notifications=unsent,
         breaches=breaches,
         dead_effects=dead,
+        dead_webhooks=dead_webhooks,
     )
 
 

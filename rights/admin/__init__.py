@@ -17,8 +17,10 @@ from rights.admin import (
     evidence,
     landing,
     mail,
+    partner_keys,
     requesters,
     transparency,
+    webhooks,
 )
 
 # The console's front page leads with the review queue (reviewers land here after logging in).
@@ -36,6 +38,8 @@ __all__ = [
     "evidence",
     "landing",
     "mail",
+    "partner_keys",
     "requesters",
     "transparency",
+    "webhooks",
 ]

@@ -26,7 +26,9 @@ from rights.models.enforcement import (
     Transport,
 )
 from rights.models.mail import STAFF_QUEUE_STATES, InboundMessage, MailState
+from rights.models.partner import KeyScope, PartnerKey
 from rights.models.transparency import SorSubmission, SubmissionOutcome
+from rights.models.webhooks import WebhookDelivery, WebhookDeliveryState, WebhookEndpoint
 
 __all__ = [
     "STAFF_QUEUE_STATES",
@@ -38,12 +40,14 @@ __all__ = [
     "ContentItem",
     "DomainVerification",
     "InboundMessage",
+    "KeyScope",
     "LadderRung",
     "MailState",
     "Measure",
     "Notification",
     "Outlet",
     "OutletDomain",
+    "PartnerKey",
     "RemovalAction",
     "RemovalEffect",
     "Requester",
@@ -57,4 +61,7 @@ __all__ = [
     "TakedownRequest",
     "Target",
     "Transport",
+    "WebhookDelivery",
+    "WebhookDeliveryState",
+    "WebhookEndpoint",
 ]

@@ -141,10 +141,13 @@ class Audience(models.TextChoices):
     REQUESTER = "requester", "The requester"
     REVIEWERS = "reviewers", "Reviewers"
     LEADS = "leads", "Leads"
+    # A partner outlet's webhook endpoint (rights.services.webhooks).
+    PARTNER = "partner", "Partner outlet"
 
 
 class Transport(models.TextChoices):
     EMAIL = "email", "Email"
+    WEBHOOK = "webhook", "Partner webhook"
 
 
 class Notification(models.Model):

@@ -106,8 +106,9 @@ def webhook_url_problem(url: str, *, debug: bool) -> str | None:
     return None
 
 
-def parse_webhook_timeout(raw: str | None) -> float:
-    """REMOVAL_WEBHOOK_TIMEOUT: a finite number of seconds within the allowed range."""
+def parse_webhook_timeout(raw: str | None, *, name: str = "REMOVAL_WEBHOOK_TIMEOUT") -> float:
+    """A webhook's whole-call timeout (REMOVAL_WEBHOOK_TIMEOUT, PARTNER_WEBHOOK_TIMEOUT): a
+    finite number of seconds within the allowed range."""
     if raw is None or raw.strip() == "":
         return 5.0
     try:
@@ -116,7 +117,7 @@ def parse_webhook_timeout(raw: str | None) -> float:
         value = math.nan
     if not math.isfinite(value) or not WEBHOOK_TIMEOUT_MIN <= value <= WEBHOOK_TIMEOUT_MAX:
         raise ImproperlyConfigured(
-            f"REMOVAL_WEBHOOK_TIMEOUT must be a number of seconds from {WEBHOOK_TIMEOUT_MIN} to "
+            f"{name} must be a number of seconds from {WEBHOOK_TIMEOUT_MIN} to "
             f"{WEBHOOK_TIMEOUT_MAX:g}, not {raw!r}"
         )
     return value

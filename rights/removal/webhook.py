@@ -25,6 +25,7 @@ import ssl
 import threading
 import time
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -126,6 +127,13 @@ class _Watchdog:
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    # The first bytes of the answer's body (at most `keep` of those read).
+    excerpt: bytes
+
+
 def webhook_post(
     url: str,
     body: bytes,
@@ -139,6 +147,25 @@ def webhook_post(
     The whole exchange (connect, TLS, request, the answer's headers and up to `max_response`
     bytes of its body) ends within `timeout` seconds, or `RemovalFailed` is raised.
     """
+    return http_post(url, body, headers, timeout=timeout, max_response=max_response).status
+
+
+def http_post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    max_response: int = MAX_RESPONSE,
+    connect_to: str | None = None,
+    keep: int = 0,
+) -> Answer:
+    """`webhook_post`, answering the status and the first `keep` bytes of the body.
+
+    `connect_to` is the IP address to connect to instead of resolving the URL's host again (the
+    partner webhooks' guard resolved and checked it): the TLS handshake (SNI, certificate) and the
+    Host header still name the URL's host. Redirects are never followed: a 3xx is the answer.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     tls = parts.scheme == "https"
@@ -150,7 +177,7 @@ def webhook_post(
     connection: http.client.HTTPConnection | None = None
     sock: socket.socket | None = None
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((connect_to or host, port), timeout=timeout)
         watchdog.watch(sock)
         if tls:
             sock = _tls_context().wrap_socket(sock, server_hostname=host)
@@ -165,14 +192,17 @@ def webhook_post(
         connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
         received = 0
+        kept = b""
         while received < max_response:
             chunk = response.read1(min(8192, max_response - received))
             if not chunk:
                 break
+            if len(kept) < keep:
+                kept += chunk[: keep - len(kept)]
             received += len(chunk)
         if watchdog.expired.is_set():
             raise RemovalFailed(f"webhook call took longer than {timeout:g} s")
-        return response.status
+        return Answer(status=response.status, excerpt=kept)
     except RemovalFailed:
         raise
     except (OSError, http.client.HTTPException, ValueError) as exc:

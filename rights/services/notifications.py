@@ -40,6 +40,7 @@ from rights.models import (
     TakedownRequest,
     Transport,
 )
+from rights.services import webhooks
 from rights.states import TargetState
 from rights.task_names import TaskName
 
@@ -97,13 +98,19 @@ def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str =
     `key_suffix` names the occurrence instead, for messages with no event of their own (the
     n-th reminder, say).
     """
-    if kind not in SUBJECTS:
+    if kind not in SUBJECTS and audience != Audience.PARTNER:
         raise ValueError(f"no message for {kind!r}")
+    occurrence = key_suffix or f"e{audit.stream_head_seq(case.audit_stream())}"
+    # Every event anyone is told of is also the filing partner's, when a partner's API filed the
+    # case: here, once, rather than at each step that notifies. An event only the partner hears
+    # of (a staff approval) is notified to Audience.PARTNER alone.
+    partner_told = webhooks.event_record(case=case, kind=kind, occurrence=occurrence)
+    if audience == Audience.PARTNER:
+        return partner_told > 0
     if audience == Audience.REQUESTER and (
         Requester.objects.filter(pk=case.requester_id, erased_at__isnull=False).exists()
     ):
         return False  # an erased requester has no address to write to
-    occurrence = key_suffix or f"e{audit.stream_head_seq(case.audit_stream())}"
     notification, created = Notification.objects.get_or_create(
         key=f"{case.reference}:{kind}:{audience}:{occurrence}",
         defaults={
@@ -317,8 +324,12 @@ def _send_email(notification: Notification) -> None:
 
 
 # How each transport delivers a row. The outbox and its once-only guarantees are the same for
-# every transport; a new one (partner webhooks) adds its sender here.
-TRANSPORTS: dict[str, Callable[[Notification], None]] = {Transport.EMAIL: _send_email}
+# every transport; a new one (partner webhooks) adds its sender here. A transport that gives up
+# on a row for good raises webhooks.DeadLetter: the row is then not retried until staff retry it.
+TRANSPORTS: dict[str, Callable[[Notification], None]] = {
+    Transport.EMAIL: _send_email,
+    Transport.WEBHOOK: webhooks.delivery_send,
+}
 
 
 def notification_send(*, notification_id: int) -> bool:
@@ -334,16 +345,22 @@ def notification_send(*, notification_id: int) -> bool:
         )
         if notification is None:
             return False
-        # Long enough for the slowest SMTP exchange, so no second worker sends meanwhile.
+        # Long enough for the slowest SMTP exchange or webhook call, so no second worker sends
+        # meanwhile.
+        slowest = max(settings.EMAIL_TIMEOUT, settings.PARTNER_WEBHOOK_TIMEOUT)
         notification.lease_until = now + timedelta(
-            seconds=max(settings.SWEEP_LEASE, 2 * settings.EMAIL_TIMEOUT + 1)
+            seconds=max(settings.SWEEP_LEASE, 2 * slowest + 1)
         )
         notification.attempts += 1
         notification.save(update_fields=["lease_until", "attempts"])
     try:
         TRANSPORTS[notification.transport](notification)
-    except Exception as exc:  # any transport error: retry later
-        notification.next_attempt_at = clock.now() + retry_backoff(notification.attempts)
+    except Exception as exc:  # any transport error: retry later, unless the transport gave up
+        notification.next_attempt_at = (
+            None
+            if isinstance(exc, webhooks.DeadLetter)
+            else clock.now() + retry_backoff(notification.attempts)
+        )
         notification.lease_until = None
         notification.last_error = f"{type(exc).__name__}"[:300]
         notification.save(update_fields=["next_attempt_at", "lease_until", "last_error"])

@@ -111,6 +111,7 @@ def _approve(
     if case.appeal_round > 0:
         # Granted on appeal: a finding that the request was manifestly unfounded falls with it.
         case_unfounded_withdraw(case=case, actor=actor)
+    notify(case=case, kind="approved", audience=Audience.PARTNER)
     case_kick(case)
     return case
 

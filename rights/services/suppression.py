@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from rights import audit, clock
+from rights.db import AnyOf
 from rights.errors import DomainError
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
 from rights.normalise import (
@@ -137,33 +140,97 @@ def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
                 suppression_lift(rule=rule, actor=actor, reason="the case was restored")
 
 
-def may_publish(url: str) -> bool:
-    """May the crawler (re)publish `url`? False when any active rule covers it.
+@dataclass(frozen=True)
+class Verdict:
+    """May one URL be published, and if not, the rule that blocks it (None: the URL itself is
+    not one we could ever publish, e.g. not an http(s) URL)."""
+
+    allowed: bool
+    rule: Suppression | None = None
+    problem: str = ""
+
+
+def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
+    """For each of `urls`, in order: may the crawler (re)publish it, and if not, which rule
+    blocks it. The one check: `may_publish` is this for a single URL.
 
     "The same article" means what it means to intake: every everyday spelling of a suppressed
     URL (scheme, `www.`, AMP and mobile hosts, trailing slash, AMP edition) is suppressed too,
-    through the same `spellings` that resolution uses. Three queries, whatever the rules.
+    through the same `spellings` that resolution uses. One query per batch, whatever its size
+    and whatever the rules; when several rules cover a URL, an exact rule is named before a
+    domain rule, and a domain rule before a prefix.
     """
-    try:
-        key = normalise_url(url)
-    except NormaliseError:
-        return False
-    active = Suppression.objects.filter(lifted_at__isnull=True)
-    if active.filter(kind=SuppressionKind.EXACT, value__in=spellings(key)).exists():
-        return False
+    keys: list[str | None] = []
+    problems: list[str] = []
+    for url in urls:
+        try:
+            keys.append(normalise_url(url))
+            problems.append("")
+        except NormaliseError as exc:
+            keys.append(None)
+            problems.append(str(exc))
+    valid = [key for key in keys if key is not None]
+    if not valid:
+        return [Verdict(allowed=False, problem=problem) for problem in problems]
+    url_spellings = {key: spellings(key) for key in valid}
+    url_domains = {key: _domains_of(key) for key in valid}
+    url_articles = {key: article_key(key) for key in valid}
+    hosts = sorted({article.split("/", 1)[0] for article in url_articles.values()})
+    near_host = Q()
+    for host in hosts:
+        near_host |= (
+            Q(value__contains=f"://{host}/")
+            | Q(value__contains=f".{host}/")
+            | Q(value__endswith=f"://{host}")
+            | Q(value__endswith=f".{host}")
+        )
+    # One query for the three kinds: each branch is an indexed lookup on (kind, value) among
+    # the active rules, or, for prefixes, the few rules on the URLs' hosts.
+    rules = Suppression.objects.filter(lifted_at__isnull=True).filter(
+        (
+            Q(kind=SuppressionKind.EXACT)
+            & Q(AnyOf(F("value"), sorted({s for group in url_spellings.values() for s in group})))
+        )
+        | (
+            Q(kind=SuppressionKind.DOMAIN)
+            & Q(AnyOf(F("value"), sorted({d for group in url_domains.values() for d in group})))
+        )
+        | (Q(kind=SuppressionKind.PREFIX) & near_host)
+    )
+    exact: dict[str, Suppression] = {}
+    domain: dict[str, Suppression] = {}
+    prefixes: list[tuple[str, Suppression]] = []
+    for rule in rules.order_by("pk"):
+        if rule.kind == SuppressionKind.EXACT:
+            exact[rule.value] = rule
+        elif rule.kind == SuppressionKind.DOMAIN:
+            domain[rule.value] = rule
+        else:
+            prefixes.append((prefix_key(rule.value), rule))
+    verdicts = []
+    for key, problem in zip(keys, problems, strict=True):
+        if key is None:
+            verdicts.append(Verdict(allowed=False, problem=problem))
+            continue
+        blocking: Suppression | None = next(
+            (exact[s] for s in url_spellings[key] if s in exact), None
+        )
+        if blocking is None:
+            blocking = next((domain[d] for d in url_domains[key] if d in domain), None)
+        if blocking is None:
+            article = url_articles[key]
+            blocking = next((r for prefix, r in prefixes if article.startswith(prefix)), None)
+        verdicts.append(Verdict(allowed=blocking is None, rule=blocking))
+    return verdicts
+
+
+def _domains_of(key: str) -> list[str]:
+    """The host of a normalised URL and every domain above it (a domain rule covers them all)."""
     labels = (urlsplit(key).hostname or "").lower().split(".")
-    domains = [".".join(labels[i:]) for i in range(len(labels))]
-    if active.filter(kind=SuppressionKind.DOMAIN, value__in=domains).exists():
-        return False
-    article = article_key(key)
-    host = article.split("/", 1)[0]
-    prefixes = active.filter(kind=SuppressionKind.PREFIX).filter(
-        Q(value__contains=f"://{host}/")
-        | Q(value__contains=f".{host}/")
-        | Q(value__endswith=f"://{host}")
-        | Q(value__endswith=f".{host}")
-    )
-    return not any(
-        article.startswith(prefix_key(prefix))
-        for prefix in prefixes.values_list("value", flat=True)
-    )
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def may_publish(url: str) -> bool:
+    """May the crawler (re)publish `url`? False when any active rule covers it, or when it is no
+    URL we could publish. The batch check (`publication_verdicts`) for one URL."""
+    return publication_verdicts([url])[0].allowed

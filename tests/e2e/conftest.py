@@ -56,26 +56,14 @@ def local_context(browser: Browser, **options: Any) -> BrowserContext:
     return context
 
 
-def accessible(page: Page, *, not_ours: dict[str, set[str]] | None = None) -> None:
-    """axe-core in the page as it stands: no serious or critical violation (WCAG 2.1 AA).
-
-    `not_ours` names, per axe rule, the elements (the start of axe's target selector) whose
-    violation of that rule is markup or styling we do not own (Django admin's own): each caller
-    says why at the call."""
-    ignored = not_ours or {}
+def accessible(page: Page) -> None:
+    """axe-core in the page as it stands: no serious or critical violation (WCAG 2.1 AA)."""
     results = Axe().run(page, options={"runOnly": AXE_RULES})
-    bad = []
-    for violation in results.response["violations"]:
-        if violation["impact"] not in SERIOUS:
-            continue
-        skip = ignored.get(violation["id"], set())
-        nodes = [
-            n
-            for n in violation["nodes"]
-            if not any(" ".join(n["target"]).startswith(prefix) for prefix in skip)
-        ]
-        if nodes:
-            bad.append((violation, nodes))
+    bad = [
+        (violation, violation["nodes"])
+        for violation in results.response["violations"]
+        if violation["impact"] in SERIOUS
+    ]
     assert not bad, f"{page.url}: " + "; ".join(
         f"{v['id']} ({v['impact']}): {[n['target'] for n in nodes]}" for v, nodes in bad
     )

@@ -110,6 +110,7 @@ def test_the_migration_makes_three_roles_with_their_permissions(db: None) -> Non
         "rights.view_sla_dashboard",
         "rights.retry_removaleffect",
         "rights.view_raw_inboundmessage",
+        "rights.retry_webhookdelivery",
     }
     # The mailbox's queue: every role sees it, reviewers and leads deal with it, leads alone
     # read a message's raw source.

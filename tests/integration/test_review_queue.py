@@ -32,13 +32,16 @@ DAY = timedelta(days=1)
 
 
 def ensure_roles() -> None:
-    """The groups migration 0008 makes, with what 0013 adds to them (the mailbox's
-    permissions); a transactional test elsewhere may have flushed them, or re-made them from
-    0008 alone."""
+    """The groups migration 0008 makes, with what 0012 and 0013 add to them (webhook retries,
+    the mailbox's permissions); a transactional test elsewhere may have flushed them, or re-made
+    them from 0008 alone."""
     schema_editor = SimpleNamespace(connection=connection)
     if Group.objects.filter(name__in=["reviewer", "lead", "admin"]).count() < 3:
         migration = importlib.import_module("rights.migrations.0008_staff_roles_and_assignee")
         migration.roles_create(django_apps, schema_editor)
+    # Later migrations' grants to the roles.
+    webhooks = importlib.import_module("rights.migrations.0012_webhooks")
+    webhooks.grants_add(django_apps, schema_editor)
     mailbox = importlib.import_module("rights.migrations.0013_mailbox")
     mailbox.mail_roles_create(django_apps, schema_editor)
 

@@ -1,0 +1,163 @@
+"""Every error under /api/ is RFC 9457 problem JSON naming what is wrong: authentication, scope,
+unknown paths, methods, media types, unreadable JSON, bad fields, throttles (429, Retry-After)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from rights.models import KeyScope, TakedownRequest
+from tests.api import PROBLEM, partner_client, takedown_body
+from tests.factories import telegraph
+
+TAKEDOWNS = "/api/v1/takedowns"
+
+
+@pytest.fixture
+def client(db: None) -> APIClient:
+    return partner_client(telegraph())
+
+
+def problem_of(answer: Any, status: int, code: str) -> dict[str, Any]:
+    assert answer.status_code == status, answer.content
+    assert answer["Content-Type"] == PROBLEM
+    body: dict[str, Any] = answer.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"/api/problems/{code}"
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer",
+        "Bearer rk_00000000.wrong",
+        "Bearer not-a-key",
+        "Basic dXNlcjpwYXNz",
+        "Bearer a b",
+        "Bearer " + "x" * 5000,
+    ],
+)
+def test_no_key_or_a_bad_key_is_a_401_with_the_scheme(db: None, header: str | None) -> None:
+    client = APIClient()
+    if header is not None:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    answer = client.get(TAKEDOWNS)
+    code = "not_authenticated" if header is None else answer.json()["code"]
+    problem_of(answer, 401, code)
+    assert answer["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_the_wrong_scope_is_a_403(db: None) -> None:
+    outlet = telegraph()
+    crawler = partner_client(outlet, KeyScope.CLEARANCE)
+    body = problem_of(crawler.get(TAKEDOWNS), 403, "permission_denied")
+    assert "takedowns" in body["detail"]
+    filer = partner_client(outlet, KeyScope.TAKEDOWNS)
+    problem_of(
+        filer.post("/api/v1/clearance", {"urls": ["https://a.example/"]}, format="json"),
+        403,
+        "permission_denied",
+    )
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/", "/api/v1/", "/api/v1/nothing", "/api/v2/takedowns", "/api/v1/takedowns/a/b/c"]
+)
+def test_an_unknown_path_under_api_is_a_404_problem(client: APIClient, path: str) -> None:
+    problem_of(client.get(path), 404, "not_found")
+
+
+def test_a_method_the_endpoint_does_not_take_is_a_405(client: APIClient) -> None:
+    answer = client.delete(TAKEDOWNS)
+    problem_of(answer, 405, "method_not_allowed")
+    assert "POST" in answer["Allow"]
+    problem_of(client.get("/api/v1/clearance"), 403, "permission_denied")  # scope comes first
+
+
+def test_a_body_that_is_not_json_is_a_415_or_a_parse_error(client: APIClient) -> None:
+    problem_of(
+        client.post(TAKEDOWNS, "urls=x", content_type="application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    )
+    problem_of(
+        client.post(TAKEDOWNS, b"--x\r\n", content_type="multipart/form-data; boundary=x"),
+        415,
+        "unsupported_media_type",
+    )
+    problem_of(
+        client.post(TAKEDOWNS, "{not json", content_type="application/json"), 400, "parse_error"
+    )
+    problem_of(
+        client.post(TAKEDOWNS, b"\xff\xfe{}", content_type="application/json"), 400, "parse_error"
+    )
+    for body in ("[]", "null", "42", '"text"'):
+        answer = client.post(TAKEDOWNS, body, content_type="application/json")
+        problem_of(answer, 422, "invalid_request")
+    assert not TakedownRequest.objects.exists()
+
+
+def test_bad_fields_are_named_each_one(client: APIClient) -> None:
+    answer = client.post(
+        TAKEDOWNS,
+        {
+            "urls": "https://one.example/",
+            "basis": "whim",
+            "statements": ["sworn?"],
+            "contact": {"email": 7},
+            "url": ["typo"],
+        },
+        format="json",
+    )
+    body = problem_of(answer, 422, "invalid_request")
+    fields = {e["field"] for e in body["errors"]}
+    assert {"urls", "basis", "statements[0]", "contact.name", "url"} <= fields
+    # Shape passed, meaning did not: intake's own checks, in the API's field names.
+    answer = client.post(
+        TAKEDOWNS,
+        takedown_body(
+            "ftp://x.example/",
+            "https://ok.example/a",
+            contact={"email": "not-an-address", "name": "N"},
+        ),
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="x" * 300,
+    )
+    body = problem_of(answer, 422, "invalid_request")
+    fields = {e["field"] for e in body["errors"]}
+    assert {"urls[0]", "contact.email", "Idempotency-Key"} <= fields
+    assert not TakedownRequest.objects.exists()
+
+
+def test_a_throttled_key_gets_429_with_retry_after(db: None, settings: Any) -> None:
+    settings.PARTNER_API_RATE = "3/m"
+    outlet = telegraph()
+    client, other = partner_client(outlet), partner_client(outlet)
+    for _ in range(3):
+        assert client.get(TAKEDOWNS).status_code == 200
+    answer = client.get(TAKEDOWNS)
+    body = problem_of(answer, 429, "throttled")
+    assert 1 <= int(answer["Retry-After"]) <= 60
+    assert "seconds" in body["detail"]
+    # Per key: the outlet's other key is not held back.
+    assert other.get(TAKEDOWNS).status_code == 200
+
+
+def test_docs_and_schema_need_no_key_even_with_a_bad_header(db: None) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer nonsense")
+    assert client.get("/api/schema/").status_code == 200
+    assert client.get("/api/docs/").status_code == 200
+
+
+@pytest.mark.parametrize("reference", ["%00", "TD-%00X", "%E2%80%AE", "x" * 40, "%F0%9F%98%80"])
+def test_a_reference_no_case_can_have_is_a_404(client: APIClient, reference: str) -> None:
+    problem_of(client.get(f"{TAKEDOWNS}/{reference}"), 404, "not_found")
+    problem_of(client.post(f"{TAKEDOWNS}/{reference}/withdraw"), 404, "not_found")
