@@ -105,18 +105,38 @@ def case_unfounded_withdraw(*, case: TakedownRequest, actor: str) -> None:
     if UNFOUNDED_CASE_ACTION not in marks or UNFOUNDED_WITHDRAWN_CASE_ACTION in marks:
         return
     requester = _lock(case.requester_id)
-    requester.unfounded_count = max(0, requester.unfounded_count - 1)
+    _count_unfounded(
+        case,
+        requester,
+        change=-1,
+        actor=actor,
+        actions=(UNFOUNDED_WITHDRAWN_CASE_ACTION, UNFOUNDED_WITHDRAWN_ACTION),
+    )
+
+
+def _count_unfounded(
+    case: TakedownRequest,
+    requester: Requester,
+    *,
+    change: int,
+    actor: str,
+    actions: tuple[str, str],
+) -> None:
+    """Change the requester's count of unfounded requests by one case, recorded on the case's
+    stream and the requester's (whose events the warning and suspension mails read)."""
+    requester.unfounded_count = max(0, requester.unfounded_count + change)
     requester.save(update_fields=["unfounded_count"])
+    case_action, requester_action = actions
     audit.append(
         stream=case.audit_stream(),
         actor=actor,
-        action=UNFOUNDED_WITHDRAWN_CASE_ACTION,
+        action=case_action,
         data={"requester": requester.actor, "unfounded_count": requester.unfounded_count},
     )
     audit.append(
         stream=requester_stream(requester.pk),
         actor=actor,
-        action=UNFOUNDED_WITHDRAWN_ACTION,
+        action=requester_action,
         data={"case": case.reference, "unfounded_count": requester.unfounded_count},
     )
 
@@ -139,20 +159,12 @@ def case_mark_unfounded(*, case: TakedownRequest, user_id: int) -> Requester:
                 "naming nothing we publish) can be found manifestly unfounded",
                 code="not_markable",
             )
-        requester.unfounded_count += 1
-        requester.save(update_fields=["unfounded_count"])
-        actor = _staff(user_id)
-        audit.append(
-            stream=case.audit_stream(),
-            actor=actor,
-            action=UNFOUNDED_CASE_ACTION,
-            data={"requester": requester.actor, "unfounded_count": requester.unfounded_count},
-        )
-        audit.append(
-            stream=requester_stream(requester.pk),
-            actor=actor,
-            action=UNFOUNDED_ACTION,
-            data={"case": case.reference, "unfounded_count": requester.unfounded_count},
+        _count_unfounded(
+            case,
+            requester,
+            change=1,
+            actor=_staff(user_id),
+            actions=(UNFOUNDED_CASE_ACTION, UNFOUNDED_ACTION),
         )
     return requester
 
