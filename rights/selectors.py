@@ -180,9 +180,16 @@ def cases_with_targets(
         cases = cases.filter(state=state)
     if updated_since is not None:
         cases = cases.filter(updated_at__gte=updated_since)
-    return cases.prefetch_related(
-        Prefetch("targets", queryset=Target.objects.select_related("content_item").order_by("id"))
-    ).order_by("-received_at", "-pk")
+    # The requester's row too: whether a decision can still be appealed depends on it.
+    return (
+        cases.select_related("requester", "outlet")
+        .prefetch_related(
+            Prefetch(
+                "targets", queryset=Target.objects.select_related("content_item").order_by("id")
+            )
+        )
+        .order_by("-received_at", "-pk")
+    )
 
 
 def case_summaries(*, viewer: Viewer, open_only: bool = False) -> QuerySet[CaseSummary]:
