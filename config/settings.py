@@ -618,7 +618,7 @@ if not re.fullmatch(r"[1-9][0-9]*/[smhd]", PARTNER_API_RATE):
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only: a form-encoded or multipart body is a 415, not a differently shaped request.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["rights.api.parsers.JSONParser"],
     # Partner keys only, and nothing allowed unless a view says who may (rights.api.auth).
     "DEFAULT_AUTHENTICATION_CLASSES": ["rights.api.auth.PartnerKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rights.api.auth.TakedownsScope"],

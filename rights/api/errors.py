@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -144,6 +145,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error a view raises, as a problem."""
     if isinstance(exc, DomainError):
         return problem_response(*domain_problem(exc))
+    if isinstance(exc, OperationalError) and _sqlstate(exc) in RETRYABLE_SQLSTATES:
+        # Two transactions waited on each other and the database stopped one: nothing of this
+        # call was written, and the same call again succeeds.
+        body = problem(
+            503,
+            code="try_again",
+            detail="A conflicting change was under way; nothing was written. Try again.",
+        )
+        return problem_response(503, body, headers={"Retry-After": "1"})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
@@ -167,6 +177,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = str(exc.detail) if not isinstance(exc.detail, list | dict) else str(code)
     body = problem(response.status_code, code=code, detail=detail)
     return problem_response(response.status_code, body, headers=_headers(response))
+
+
+# Deadlock detected, serialization failure: the transaction was rolled back, and may be retried.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) if cause is not None else None
 
 
 def _headers(response: Response) -> dict[str, str]:

@@ -90,7 +90,9 @@ class BatchInSerializer(StrictSerializer):
     """The batch's envelope; each item is checked on its own (`BatchItemSerializer`), so that
     one bad item, even one that is not an object, never sinks the rest."""
 
-    requests = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=100)
+    requests = serializers.ListField(
+        child=serializers.JSONField(allow_null=True), min_length=1, max_length=100
+    )
 
 
 class BatchInDocSerializer(serializers.Serializer[Any]):

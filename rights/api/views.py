@@ -7,7 +7,7 @@ Every read of cases goes through `selectors.cases_visible_to` with the caller's 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -164,7 +164,9 @@ class TakedownPagination(CursorPagination):
 
     def get_page_size(self, request: Request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+        if raw is not None and not (
+            raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size
+        ):
             raise exceptions.ValidationError(
                 {"page_size": [f"must be a whole number from 1 to {self.max_page_size}"]}
             )
@@ -208,7 +210,10 @@ class TakedownsView(PartnerView):
         if raw_since is not None:
             try:
                 since = parse_datetime(raw_since)
-            except ValueError:
+                # In UTC, as the database compares it: an offset that takes it past the years a
+                # date can hold is refused here, not by the database.
+                since = since.astimezone(UTC) if since and since.tzinfo else since
+            except (ValueError, OverflowError):
                 since = None
             if since is None or since.tzinfo is None:
                 errors["updated_since"] = [
@@ -286,6 +291,16 @@ class TakedownBatchView(PartnerView):
         ],
     )
     def post(self, request: Request) -> Response:
+        if "Idempotency-Key" in request.headers:
+            # A retry of the whole batch with one key would silently make every case again.
+            raise exceptions.ValidationError(
+                {
+                    "Idempotency-Key": [
+                        "a batch takes no Idempotency-Key header: give each item its own "
+                        "idempotency_key, and a retry of the batch returns the same cases"
+                    ]
+                }
+            )
         items = _valid(s.BatchInSerializer, request.data)["requests"]
         named = sum(
             len(item["urls"])

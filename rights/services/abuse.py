@@ -68,7 +68,7 @@ def _staff(user_id: int) -> str:
 
 
 def _lock(requester_id: int) -> Requester:
-    return Requester.objects.select_for_update().get(pk=requester_id)
+    return Requester.objects.select_for_update(no_key=True).get(pk=requester_id)
 
 
 def unfounded_references(requester: Requester) -> list[str]:

@@ -73,7 +73,10 @@ def _requester_for(clean: CleanRequest, *, verified: bool, now: datetime) -> Req
     requester, _ = Requester.objects.get_or_create(
         email=clean.email, defaults={"name": clean.name, "organisation": clean.organisation}
     )
-    requester = Requester.objects.select_for_update().get(pk=requester.pk)
+    # FOR NO KEY UPDATE: the row's key never changes, so the foreign-key checks of other
+    # transactions writing rows that point at this requester (FOR KEY SHARE) do not wait on it,
+    # nor deadlock with it.
+    requester = Requester.objects.select_for_update(no_key=True).get(pk=requester.pk)
     changed = []
     contact = (clean.name, clean.organisation)
     if (verified or requester.email_verified_at is None) and (

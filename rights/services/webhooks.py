@@ -119,11 +119,26 @@ class Destination:
     addresses: tuple[str, ...]
 
 
+def _carried(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address a packet to `ip` really reaches: the IPv4 address an IPv4-mapped, 6to4 or
+    Teredo IPv6 address carries (judged as itself, 2002:7f00:1:: is 127.0.0.1)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped
+        if ip.sixtofour is not None:
+            return ip.sixtofour
+        if ip.teredo is not None:
+            return ip.teredo[1]
+    return ip
+
+
 def _address_refusal(text: str) -> str | None:
     """Why an endpoint may not be at this address; None when it may."""
-    ip = ipaddress.ip_address(text.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip = _carried(ipaddress.ip_address(text.split("%", 1)[0]))
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "a site-local address"
     if ip.is_loopback:
         return None if settings.PARTNER_WEBHOOK_ALLOW_LOOPBACK else "a loopback address"
     if ip.is_unspecified:
@@ -143,9 +158,7 @@ def _address_refusal(text: str) -> str | None:
 
 def _loopback_only(addresses: tuple[str, ...]) -> bool:
     for text in addresses:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        ip = _carried(ipaddress.ip_address(text.split("%", 1)[0]))
         if not ip.is_loopback:
             return False
     return True
@@ -176,6 +189,8 @@ def check_endpoint_url(url: str) -> Destination:
         raise EndpointRefused("The URL must not carry a user name or password.", field="url")
     if parts.fragment:
         raise EndpointRefused("The URL must not have a #fragment.", field="url")
+    if port == 0:
+        raise EndpointRefused("Port 0 is not a port an endpoint listens on.", field="url")
     port = port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import OperationalError
 from rest_framework.test import APIClient
 
+from rights.api.errors import exception_handler
 from rights.models import KeyScope, TakedownRequest
 from tests.api import PROBLEM, partner_client, takedown_body
 from tests.factories import telegraph
@@ -161,3 +163,53 @@ def test_docs_and_schema_need_no_key_even_with_a_bad_header(db: None) -> None:
 def test_a_reference_no_case_can_have_is_a_404(client: APIClient, reference: str) -> None:
     problem_of(client.get(f"{TAKEDOWNS}/{reference}"), 404, "not_found")
     problem_of(client.post(f"{TAKEDOWNS}/{reference}/withdraw"), 404, "not_found")
+
+
+def test_json_nested_too_deep_is_a_parse_error(client: APIClient) -> None:
+    for path, body in (
+        (TAKEDOWNS, "[" * 100_000 + "]" * 100_000),
+        (f"{TAKEDOWNS}/batch", '{"requests": ' + "[" * 5_000 + "]" * 5_000 + "}"),
+    ):
+        problem_of(client.post(path, body, content_type="application/json"), 400, "parse_error")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page_size=%C2%B2", "page_size=%D9%A1", "updated_since=9999-12-31T23:59:59-23:59"],
+)
+def test_odd_list_parameters_are_a_422(client: APIClient, query: str) -> None:
+    problem_of(client.get(f"{TAKEDOWNS}?{query}"), 422, "invalid_request")
+
+
+def test_a_batch_refuses_one_idempotency_key_for_all_and_takes_null_items_one_by_one(
+    client: APIClient,
+) -> None:
+    refused = client.post(
+        f"{TAKEDOWNS}/batch",
+        {"requests": [takedown_body()]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="whole-batch-1",
+    )
+    body = problem_of(refused, 422, "invalid_request")
+    assert "idempotency_key" in body["detail"]
+    assert not TakedownRequest.objects.exists()
+    answer = client.post(f"{TAKEDOWNS}/batch", {"requests": [None]}, format="json")
+    assert answer.status_code == 200, answer.content
+    (item,) = answer.json()["results"]
+    assert item["status"] == 422
+
+
+def test_a_deadlock_is_a_503_to_try_again(rf: Any) -> None:
+    """The database stopped this transaction to break a deadlock: nothing was written, and the
+    same call succeeds again; a 503 with Retry-After says so, never a 500."""
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    error = OperationalError("deadlock detected")
+    error.__cause__ = Deadlock()
+    answer = exception_handler(error, {})
+    assert answer is not None
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "1"
+    assert answer.data["code"] == "try_again"

@@ -34,6 +34,11 @@ REFUSED = {
     "https://224.0.0.1/hooks": "multicast",
     "https://100.64.0.1/hooks": "reserved",  # carrier-grade NAT: not the public internet
     "https://240.0.0.1/hooks": "reserved",
+    # 6to4 and Teredo addresses carry an IPv4 address, and reach it: judged as it.
+    "https://[2002:7f00:1::]/hooks": "loopback",
+    "https://[2002:a9fe:a9fe::]/hooks": "link-local",
+    "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hooks": "private",  # Teredo to 10.0.0.1
+    "https://[fec0::1]/hooks": "site-local",
 }
 
 
@@ -54,6 +59,7 @@ def test_private_addresses_are_refused_however_spelled(url: str, why: str) -> No
         ("https:///hooks", "no host"),
         ("https://93.184.215.14:99999/hooks", "not a valid URL"),
         ("https://93.184.215.14/hooks#frag", "fragment"),
+        ("https://1.1.1.1:0/hooks", "Port 0"),
         ("https://93.184.215.14/ho oks", "spaces"),
         ("", "Give the endpoint"),
         ("https://93.184.215.14/" + "a" * 2050, "longer than"),
