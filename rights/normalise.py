@@ -40,6 +40,8 @@ TRACKING_PARAMS = frozenset(
         # and WT.mc_id, The New York Times' smid, the BBC's ns_* and at_*.
         "cmp",
         "ito",
+        # Le Monde's (and other French publishers') AT Internet campaign tag.
+        "xtor",
         "wt.mc_id",
         "smid",
         "share",

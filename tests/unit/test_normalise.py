@@ -379,3 +379,9 @@ def test_domain_within_is_label_aligned(host: str, domain: str) -> None:
 )
 def test_visible_text(value: object, expected: str) -> None:
     assert visible_text(value) == expected
+
+
+def test_publishers_own_campaign_tags_do_not_matter() -> None:
+    assert normalise_url(
+        "https://www.lemonde.fr/international/article/2026/11/20/x_1.html?xtor=RSS-3208"
+    ) == normalise_url("https://www.lemonde.fr/international/article/2026/11/20/x_1.html")
