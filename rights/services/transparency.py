@@ -352,27 +352,39 @@ def _post(body: bytes) -> tuple[int, Any]:
     return status, parsed
 
 
-def _duplicates(answer: Any, count: int) -> set[int]:
-    """Positions in the batch whose one fault is a puid the database already holds."""
+def _held(answer: Any, pending: Sequence[Exported]) -> set[str]:
+    """The puids of `pending` that a 422 answer says the database already holds.
+
+    The multiple endpoint checks every puid of the call against those it holds after validating
+    the call, and names the ones it holds in `errors.existing_puids` (its
+    PuidNotUniqueMultipleException); the whole call is then refused. A batch never repeats a
+    puid (`_send` sends each once), so every puid listed is one the database holds. The
+    per-statement form (`errors.statement_N.puid`, a validation message) and the single
+    endpoint's (`errors.puid` alone) are recognised too, when a puid not unique is all they say."""
     if not isinstance(answer, dict):
         return set()
     errors = answer.get("errors")
     if not isinstance(errors, dict):
         return set()
-    found: set[int] = set()
-    if count == 1 and set(errors) == {"puid"}:
-        # The single-statement form of the answer.
-        return {0} if any("not unique" in str(m) for m in errors["puid"]) else set()
+    mine = {s.puid for s in pending}
+    listed = errors.get("existing_puids")
+    if isinstance(listed, list):
+        return {str(puid) for puid in listed if str(puid) in mine}
+    if len(pending) == 1 and set(errors) == {"puid"}:
+        not_unique = any("unique" in str(m) for m in errors["puid"])
+        return {pending[0].puid} if not_unique else set()
+    found: set[str] = set()
     for key, fields in errors.items():
         match = re.fullmatch(r"statement_(\d+)", str(key))
         if (
             match
+            and int(match.group(1)) < len(pending)
             and isinstance(fields, dict)
             and set(fields) == {"puid"}
-            and any("not unique" in str(message) for message in fields["puid"])
+            and any("unique" in str(message) for message in fields["puid"])
         ):
-            found.add(int(match.group(1)))
-    return {n for n in found if n < count}
+            found.add(pending[int(match.group(1))].puid)
+    return found
 
 
 def _faults(answer: Any) -> str:
@@ -418,7 +430,7 @@ def _record(batch: Sequence[Exported], outcome: str, uuids: dict[str, str]) -> i
 def _send(batch: list[Exported], attempts: int, backoff: float) -> tuple[int, int]:
     """Send one batch until the database holds every statement in it; (created, existing)."""
     created = existing = 0
-    pending = list(batch)
+    pending = list({s.puid: s for s in batch}.values())  # each puid once in a call
     tries = 0
     while pending:
         tries += 1
@@ -436,14 +448,14 @@ def _send(batch: list[Exported], attempts: int, backoff: float) -> tuple[int, in
             _record(pending, SubmissionOutcome.CREATED, uuids)
             return created + len(pending), existing
         if status == 422:
-            known = _duplicates(answer, len(pending))
+            known = _held(answer, pending)
             if known:
                 # The database refused the whole batch for puids it already holds (a run cut off
                 # after it had created them): they are recorded as held, the rest sent again.
-                held = [s for n, s in enumerate(pending) if n in known]
+                held = [s for s in pending if s.puid in known]
                 _record(held, SubmissionOutcome.EXISTING, {})
                 existing += len(held)
-                pending = [s for n, s in enumerate(pending) if n not in known]
+                pending = [s for s in pending if s.puid not in known]
                 tries = 0
                 continue
             raise DomainError(

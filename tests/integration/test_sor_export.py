@@ -432,7 +432,8 @@ def test_bad_arguments_are_refused_plainly(
 # --- --submit against a loopback server that answers as the database does ----------------------
 
 TOKEN = "X|test-token-for-the-loopback-database"
-DUPLICATE = "The identifier given is not unique within this platform."
+DUPLICATE = "The platform identifier(s) given are not all unique within this platform."
+REPEATED = "The platform identifier(s) are not all unique within this call."
 
 
 @dataclass
@@ -447,6 +448,8 @@ class FakeDatabase:
     fail_after: set[int] = field(default_factory=set)
     # What a success answers: 201, unless a test plays a proxy that answers 200 instead.
     success: int = 201
+    # An older form of the answer: a held puid named under the statement's own `statement_N`.
+    per_statement: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -460,17 +463,32 @@ class FakeDatabase:
             statements = json.loads(body)["statements"]
             if not 1 <= len(statements) <= 100:
                 return 422, {"message": "between 1 and 100 statements"}
+            # As its API does (StatementsStoreRequest, then storeMultiple): every statement
+            # validated first, each one's faults under `statement_N`; then the puids, repeated
+            # within the call or already held, listed in `existing_puids`. Either way none of
+            # the batch is created.
             errors: dict[str, Any] = {}
-            seen: set[str] = set()
             for n, statement in enumerate(statements):
                 problems = {k: [v] for k, v in tdb_problems(statement).items()}
-                if statement.get("puid") in self.held or statement.get("puid") in seen:
+                if self.per_statement and statement.get("puid") in self.held:
                     problems["puid"] = [DUPLICATE]
-                seen.add(statement.get("puid"))
                 if problems:
                     errors[f"statement_{n}"] = problems
             if errors:
-                return 422, {"errors": errors}  # none of the batch is created
+                return 422, {"message": "The given data was invalid.", "errors": errors}
+            puids = [str(statement["puid"]) for statement in statements]
+            repeated = sorted({p for p in puids if puids.count(p) > 1})
+            if repeated:
+                return 422, {
+                    "message": REPEATED,
+                    "errors": {"puid": [REPEATED], "existing_puids": repeated},
+                }
+            existing = [p for p in puids if p in self.held]
+            if existing:
+                return 422, {
+                    "message": DUPLICATE,
+                    "errors": {"puid": [DUPLICATE], "existing_puids": existing},
+                }
             created = []
             for statement in statements:
                 record = {**statement, "uuid": str(uuid.uuid4()), "platform_name": "Test"}
@@ -530,10 +548,12 @@ def many_restrictions(submit: Any, count: int) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("per_statement", [False, True], ids=["existing_puids", "statement_N"])
 def test_submit_survives_a_failure_mid_way_and_an_existing_puid(
-    submit: Any, run_command: Any, database: FakeDatabase
+    submit: Any, run_command: Any, database: FakeDatabase, per_statement: bool
 ) -> None:
     puids = many_restrictions(submit, 250)
+    database.per_statement = per_statement
     # The database already holds one of the second batch's statements (sent by an earlier run
     # whose answer never arrived); and the second call of the first run fails every time.
     database.held[puids[149]] = {"puid": puids[149]}
