@@ -663,3 +663,63 @@ def test_the_token_never_travels_in_clear_text_to_another_host() -> None:
     )
     assert result.returncode == 2
     assert "SOR_SUBMIT_URL must use https" in result.stderr
+
+
+def _explained(run_command: Any, case: TakedownRequest) -> dict[str, Any]:
+    sor = StatementOfReasons.objects.get(case=case)
+    puids = {f"sor{sor.pk}-t{t}" for t in case.targets.values_list("pk", flat=True)}
+    (found,) = [s for s in exported(run_command) if s["puid"] in puids]
+    return found
+
+
+def test_explanations_say_only_what_happened(submit: Any, outlet: Any, run_command: Any) -> None:
+    rita = staff_in("reviewer", "rita")
+    item = ContentItemFactory.create(outlet=outlet, slug="explained-unsworn")
+    # A requester who swore nothing, decided by a reviewer.
+    unsworn = submit(statements=[], urls=[item.source_url]).case
+    review.case_approve(case=unsworn, user_id=rita.pk)
+    drive(unsworn)
+    statement = _explained(run_command, unsworn)
+    explanation = statement["illegal_content_explanation"]
+    assert "under oath" not in explanation
+    assert "made no sworn statement" in explanation
+    assert "A reviewer examined the claim" in explanation
+    assert statement["automated_decision"] == "AUTOMATED_DECISION_NOT_AUTOMATED"
+
+    # A privacy request filed by the publisher's rights contact, approved by the trust rules.
+    item = ContentItemFactory.create(outlet=outlet, slug="explained-trusted")
+    trusted = submit(
+        channel="staff",
+        email="desk@telegraph.co.uk",
+        email_verified=True,
+        actor="staff:test",
+        basis="privacy",
+        statements=[],
+        urls=[item.source_url],
+    ).case
+    drive(trusted)
+    statement = _explained(run_command, trusted)
+    explanation = statement["illegal_content_explanation"]
+    assert statement["automated_decision"] == "AUTOMATED_DECISION_FULLY"
+    assert statement["category"] == "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS"
+    assert explanation.startswith("The content's own publisher asked us")
+    assert "said the content is about them" not in explanation
+    assert "weighed" not in explanation
+    assert "reviewer" not in explanation
+    assert "no person deciding" in explanation
+    assert "made no sworn statement" in explanation
+    # The staff door reads as one sentence.
+    assert statement["decision_facts"].startswith(
+        "A notice received elsewhere and entered by our staff asked us to stop republishing"
+    )
+
+    # Sworn and reviewed: the oath is stated.
+    item = ContentItemFactory.create(outlet=outlet, slug="explained-sworn")
+    sworn = submit(
+        basis="privacy", statements=statements_for("privacy"), urls=[item.source_url]
+    ).case
+    review.case_approve(case=sworn, user_id=rita.pk)
+    drive(sworn)
+    explanation = _explained(run_command, sworn)["illegal_content_explanation"]
+    assert "declared so under oath" in explanation
+    assert "weighed that person's privacy" in explanation
