@@ -418,6 +418,10 @@ def test_since_and_out(submit: Any, outlet: Any, run_command: Any, tmp_path: Pat
     [
         (("--since", "yesterday"), "--since must be a date"),
         (("--since", "2026-02-30"), "--since must be a date"),
+        (("--since", ""), "--since must be a date written YYYY-MM-DD"),
+        (("--since", "20261130"), "--since must be a date written YYYY-MM-DD"),
+        (("--since", "2026-W48-1"), "--since must be a date written YYYY-MM-DD"),
+        (("--since", " 2026-11-30"), "--since must be a date written YYYY-MM-DD"),
         (("--out", "/nonexistent/dir/x.jsonl"), "no such directory"),
     ],
 )
@@ -594,6 +598,22 @@ def test_an_answer_lost_after_the_database_stored_the_batch(
     assert summary == {"exported": 30, "created": 0, "existing": 30, "skipped": 0}
     assert set(database.held) == set(puids)
     assert set(SorSubmission.objects.values_list("outcome", flat=True)) == {"existing"}
+
+
+def test_submit_sends_what_an_outage_held_back_whatever_since_says(
+    submit: Any, run_command: Any, database: FakeDatabase
+) -> None:
+    puids = many_restrictions(submit, 3)
+    # The daily run's `--since yesterday`, three days after these were decided.
+    later = (clock.now() + timedelta(days=3)).date()
+    result = run_command(
+        "sor_export", "--since", (later - timedelta(days=1)).isoformat(), "--submit"
+    )
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""  # --since still limits what is written
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary == {"exported": 0, "created": 3, "existing": 0, "skipped": 0}
+    assert set(database.held) == set(puids)
 
 
 def test_submit_refusals_say_what_is_wrong(
