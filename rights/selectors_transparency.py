@@ -185,7 +185,7 @@ def _withheld(
 ) -> dict[str, int | None] | None:
     """A breakdown as it may be published (see the module's docstring): None when `total`
     (the period's requests) is below `k`; else each count, with those below `k` withheld, and
-    those in `also` (withheld in a month of this half-year, see `_complement`) whatever they
+    those in `also` (withheld in a month of this half-year: `transparency_report`) whatever they
     are; and when only one would be withheld, the next smallest too."""
     if total < k:
         return None
