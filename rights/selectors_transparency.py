@@ -8,10 +8,16 @@ appeals and suspensions are counted when they happened.
 
 **Nothing that could identify anyone.** No reference, URL, name, address or text leaves here:
 only counts and durations. A breakdown (by door, basis or outcome) whose period has fewer than
-TRANSPARENCY_MIN_COUNT requests is not given at all, and within a breakdown a count below it is
-withheld (None: "fewer than N"); when only one would be withheld, the next smallest is withheld
-too, so that the total cannot give it back. Times and the share that met the deadline are
-withheld below the threshold as well: a median of one case is that case.
+TRANSPARENCY_MIN_COUNT requests is not given at all (the outcomes count URLs, but one person's
+request for many URLs is still one request), and within a breakdown a count below it is
+withheld (None); when only one would be withheld, the next smallest is withheld too, so that
+the total cannot give it back. Appeals, their decisions, reversals and suspensions are withheld
+below it too. Times and the share that met the deadline are withheld below the threshold as
+well: a median of one case is that case. Across periods, a half-year withholds every cell that
+one of its months withholds (all of a breakdown a month does not give), so that the half-year's
+less the other months' never gives a month's back: every cell a half-year shows is one each of
+its months shows. Totals (requests, URLs, decided), fail-safes and breaches are shown exactly:
+they count our own work, and withholding a few breaches would hide the promise's failures.
 
 The time to outcome reuses the SLA dashboard's definition (`selectors._case_outcomes`) and its
 percentile (`selectors._percentile`, PostgreSQL's percentile_cont computed in Python).
@@ -20,6 +26,7 @@ percentile (`selectors._percentile`, PostgreSQL's percentile_cont computed in Py
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -72,6 +79,12 @@ OUTCOMES: list[tuple[str, str]] = [
     (str(TargetState.RESTORED), "Restored"),
     (str(TargetState.NOT_FOUND), "Not ours"),
 ]
+DOOR_KEYS = [key for key, _ in DOORS]
+BASIS_KEYS = [key for key, _ in BASES]
+OUTCOME_KEYS = [key for key, _ in OUTCOMES]
+BREAKDOWNS = [("by_door", DOOR_KEYS), ("by_basis", BASIS_KEYS), ("outcomes", OUTCOME_KEYS)]
+# Counts shown on their own, withheld below the threshold like any other.
+SMALL_COUNTS = ("appeals", "appeal_decisions", "reversals", "suspensions")
 
 
 @dataclass(frozen=True)
@@ -95,12 +108,12 @@ class Figures:
     met_deadline: int | None
     median: timedelta | None
     p95: timedelta | None
-    failsafes: int
+    failsafes: int  # shown exactly: our own keeping of the promise
     breaches: int
-    appeals: int
-    appeal_decisions: int
-    reversals: int
-    suspensions: int
+    appeals: int | None  # None: withheld
+    appeal_decisions: int | None
+    reversals: int | None
+    suspensions: int | None
 
     @property
     def met_share(self) -> float | None:
@@ -164,20 +177,43 @@ def _month_of(value: datetime | date) -> date:
 
 
 def _withheld(
-    counts: dict[str, int], keys: list[str], total: int, k: int
+    counts: dict[str, int],
+    keys: list[str],
+    total: int,
+    k: int,
+    also: Iterable[str] = (),
 ) -> dict[str, int | None] | None:
-    """A breakdown as it may be published (see the module's docstring)."""
+    """A breakdown as it may be published (see the module's docstring): None when `total`
+    (the period's requests) is below `k`; else each count, with those below `k` withheld, and
+    those in `also` (withheld in a month of this half-year: `transparency_report`) whatever they
+    are; and when only one would be withheld, the next smallest too."""
     if total < k:
         return None
     shown: dict[str, int | None] = {key: counts.get(key, 0) for key in keys}
-    small = [key for key in keys if 0 < counts.get(key, 0) < k]
-    for key in small:
+    hidden = {key for key in keys if 0 < counts.get(key, 0) < k} | (set(also) & set(keys))
+    for key in hidden:
         shown[key] = None
-    if len(small) == 1:
-        others = sorted((counts.get(key, 0), key) for key in keys if counts.get(key, 0) >= k)
+    if len(hidden) == 1:
+        others = sorted((counts.get(key, 0), key) for key in keys if key not in hidden)
+        others = [(n, key) for n, key in others if n > 0]
         if others:
             shown[others[0][1]] = None
     return shown
+
+
+def _hidden(breakdown: dict[str, int | None] | None, keys: list[str], received: int) -> set[str]:
+    """The cells of a month's breakdown that are withheld: every one when the whole breakdown is
+    (unless the month had no request, when every cell is known to be 0)."""
+    if breakdown is None:
+        return set(keys) if received else set()
+    return {key for key in keys if breakdown.get(key) is None}
+
+
+def _small(n: int, k: int, month_hidden: bool = False) -> int | None:
+    """A count on its own (appeals, suspensions...): withheld below `k`, or when the same count
+    is withheld in a month of this half-year (the half-year's less the other months' would give
+    it back)."""
+    return None if 0 < n < k or month_hidden else n
 
 
 Counted = dict[date, dict[tuple[str, ...], int]]  # month -> key -> count
@@ -294,7 +330,13 @@ def transparency_report(*, now: datetime | None = None) -> Report:
     )
     latency = _latencies(since)
 
-    def figures(period: Period) -> Figures:
+    def figures(
+        period: Period, hide: dict[str, set[str]] | None = None, hide_counts: Iterable[str] = ()
+    ) -> Figures:
+        """One period's figures; `hide` and `hide_counts` name the cells and counts withheld
+        whatever they are (a half-year's, withheld in one of its months)."""
+        hide = hide or {}
+        hushed = set(hide_counts)
         covered = [p.start for p in months if period.start <= p.start < period.end]
 
         def total(source: Counted, pick: int | None = None) -> dict[str, int]:
@@ -312,7 +354,6 @@ def transparency_report(*, now: datetime | None = None) -> Report:
         bases = {(NO_BASIS if key == "" else key): n for key, n in bases.items()}
         count = sum(doors.values())
         states = total(outcomes, 0)
-        urls = sum(states.values())
         ladder = total(rungs, 0)
         decided_rows = total(decisions, 0)
         n, met, median, p95 = latency.get((period.kind, period.start), (0, 0, None, None))
@@ -320,25 +361,44 @@ def transparency_report(*, now: datetime | None = None) -> Report:
         return Figures(
             period=period,
             received=count,
-            by_door=_withheld(doors, [key for key, _ in DOORS], count, k),
-            by_basis=_withheld(bases, [key for key, _ in BASES], count, k),
-            urls=urls,
-            outcomes=_withheld(states, [key for key, _ in OUTCOMES], urls, k),
+            by_door=_withheld(doors, DOOR_KEYS, count, k, hide.get("by_door", ())),
+            by_basis=_withheld(bases, BASIS_KEYS, count, k, hide.get("by_basis", ())),
+            urls=sum(states.values()),
+            # Broken down when the period has enough requests: one person's request for many
+            # URLs is still one request.
+            outcomes=_withheld(states, OUTCOME_KEYS, count, k, hide.get("outcomes", ())),
             decided=n,
-            met_deadline=met if enough else None,
+            met_deadline=met if enough and "met_deadline" not in hushed else None,
             median=median if enough else None,
             p95=p95 if enough else None,
             failsafes=ladder.get(str(Rung.FAILSAFE), 0),
             breaches=ladder.get(str(Rung.BREACH), 0),
-            appeals=sum(total(appeals).values()),
-            appeal_decisions=sum(decided_rows.values()),
-            reversals=decided_rows.get("yes", 0),
-            suspensions=sum(total(suspensions).values()),
+            appeals=_small(sum(total(appeals).values()), k, "appeals" in hushed),
+            appeal_decisions=_small(sum(decided_rows.values()), k, "appeal_decisions" in hushed),
+            reversals=_small(decided_rows.get("yes", 0), k, "reversals" in hushed),
+            suspensions=_small(sum(total(suspensions).values()), k, "suspensions" in hushed),
         )
+
+    monthly = [figures(p) for p in months]
+
+    def half_year(period: Period) -> Figures:
+        """Complementary suppression: a cell withheld in any month of the half-year is withheld
+        in the half-year too, or the half-year's less the other months' would give it back.
+        Every cell the half-year then shows is one every month shows, so it tells nothing the
+        months do not."""
+        covered = [f for f in monthly if period.start <= f.period.start < period.end]
+        hide = {
+            name: set().union(*(_hidden(getattr(f, name), keys, f.received) for f in covered))
+            for name, keys in BREAKDOWNS
+        }
+        hushed = {name for name in SMALL_COUNTS if any(getattr(f, name) is None for f in covered)}
+        if any(f.met_deadline is None and f.decided for f in covered):
+            hushed.add("met_deadline")
+        return figures(period, hide, hushed)
 
     return Report(
         generated_at=now,
         min_count=k,
-        months=[figures(p) for p in reversed(months)],
-        halves=[figures(p) for p in reversed(halves)],
+        months=list(reversed(monthly)),
+        halves=[half_year(p) for p in reversed(halves)],
     )

@@ -100,24 +100,46 @@ CATEGORIES: dict[str, tuple[str, str | None]] = {
 }
 CATEGORY_TERMS = "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"
 
-# Grounds that are a law (illegal content), in the database's words; the others are our terms.
-LEGAL_GROUNDS: dict[str, tuple[str, str]] = {
+# Grounds that are a law (illegal content): the law, in the database's words. The explanation
+# is put together from what the case records (`_legal_explanation`): who asked, what they
+# claimed, whether they swore to it, and whether a person decided.
+LEGAL_GROUNDS: dict[str, str] = {
     Basis.COPYRIGHT: (
         "Copyright: the right holder's exclusive right to make the work available to the public "
-        "(Directive 2001/29/EC, Article 3, as implemented in national law).",
-        "The right holder, or someone acting for them, notified us that our republication of "
-        "their work is not authorised and declared so under oath.",
+        "(Directive 2001/29/EC, Article 3, as implemented in national law)."
+    ),
+    Basis.PRIVACY: "Data protection: the right to erasure (Regulation (EU) 2016/679, Article 17).",
+    Basis.DEFAMATION: "Defamation: the protection of a person's reputation under national law.",
+}
+# Who asked, and what they claimed: (a requester, the content's own publisher).
+LEGAL_CLAIMS: dict[str, tuple[str, str]] = {
+    Basis.COPYRIGHT: (
+        "Someone who said they hold the rights in the work, or act for the right holder, "
+        "notified us that our republication of it is not authorised",
+        "The content's own publisher notified us that our republication of its work is not "
+        "authorised",
     ),
     Basis.PRIVACY: (
-        "Data protection: the right to erasure (Regulation (EU) 2016/679, Article 17).",
-        "A person the content is about asked us to end our republication of it; we weighed "
-        "their privacy against the public interest in the report.",
+        "Someone who said the content is about them, or that they act for the person it is "
+        "about, asked us to end our republication of it to protect that person's privacy",
+        "The content's own publisher asked us to end our republication of it to protect the "
+        "privacy of a person it is about",
     ),
     Basis.DEFAMATION: (
-        "Defamation: the protection of a person's reputation under national law.",
-        "A person the content is about notified us that it makes false statements of fact "
-        "about them and declared so under oath.",
+        "Someone who said the content is about them, or that they act for the person it is "
+        "about, notified us that it makes false statements of fact about that person",
+        "The content's own publisher notified us that it makes false statements of fact about "
+        "a person",
     ),
+}
+# How a reviewer weighed each basis.
+LEGAL_REVIEWS: dict[str, str] = {
+    Basis.COPYRIGHT: "A reviewer examined the claim and decided to act on it.",
+    Basis.PRIVACY: (
+        "A reviewer weighed that person's privacy against the public interest in the report "
+        "and decided to act on the request."
+    ),
+    Basis.DEFAMATION: "A reviewer examined the claim and decided to act on it.",
 }
 TERMS_GROUNDS: dict[str, tuple[str, str]] = {
     Basis.OTHER: (
@@ -143,11 +165,12 @@ TERMS_GROUNDS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# How the notice reached us, as the subject of a sentence.
 DOOR_WORDS: dict[str, str] = {
-    Channel.WEB: "our web form",
-    Channel.EMAIL: "email",
-    Channel.API: "a partner outlet's API",
-    Channel.STAFF: "our staff, who entered a request received elsewhere",
+    Channel.WEB: "A notice received through our web form",
+    Channel.EMAIL: "A notice received by email",
+    Channel.API: "A notice received through a partner outlet's API",
+    Channel.STAFF: "A notice received elsewhere and entered by our staff",
 }
 
 
@@ -165,10 +188,10 @@ def _ground(sor: StatementOfReasons) -> str:
 
 def _facts(sor: StatementOfReasons, measure_words: str, urls: int) -> str:
     case = sor.case
-    door = DOOR_WORDS.get(case.channel, "a notice")
+    door = DOOR_WORDS.get(case.channel, "A notice")
     promise = duration_words(case.deadline_seconds) if case.deadline_seconds else "the deadline"
     parts = [
-        f"A notice received through {door} asked us to stop republishing "
+        f"{door} asked us to stop republishing "
         f"{urls} article{'s' if urls != 1 else ''} that we republish from other publishers, "
         "each with a link to its primary source; we promise to act within "
         f"{promise}.",
@@ -194,6 +217,35 @@ def _facts(sor: StatementOfReasons, measure_words: str, urls: int) -> str:
     if sor.round:
         parts.append("This decision was made on the requester's appeal.")
     return " ".join(parts)
+
+
+def _from_publisher(sor: StatementOfReasons) -> bool:
+    """Whether the notice came from the content's own publisher: a partner outlet's API, or a
+    source our trust rules recognise (whose request was then approved with no person deciding;
+    the fail-safe's decision is automatic too, but says nothing about who asked)."""
+    if sor.case.channel == Channel.API:
+        return True
+    return sor.automated_decision and sor.ground != sor_templates.FAILSAFE
+
+
+def _legal_explanation(sor: StatementOfReasons, basis: str) -> str:
+    """Who asked and what they claimed, whether they swore to it, and who decided: each from
+    the case's record, so that nothing is said that did not happen."""
+    publisher = _from_publisher(sor)
+    claim = LEGAL_CLAIMS[basis][1 if publisher else 0]
+    who = "it" if publisher else "they"
+    if sor.case.statements:
+        oath = f"{claim}, and {who} declared so under oath."
+    else:
+        oath = f"{claim}; {who} made no sworn statement."
+    if sor.automated_decision:
+        decided = (
+            "Our trust rules recognise that publisher for this content, so the request was "
+            "approved automatically, with no person deciding."
+        )
+    else:
+        decided = LEGAL_REVIEWS[basis]
+    return f"{oath} {decided}"
 
 
 def _measure_words(sor: StatementOfReasons) -> str:
@@ -222,11 +274,10 @@ def statement_of(sor: StatementOfReasons, target: Target) -> dict[str, Any]:
         ],
     }
     if ground in LEGAL_GROUNDS:
-        legal, explanation = LEGAL_GROUNDS[ground]
         body |= {
             "decision_ground": GROUND_ILLEGAL,
-            "illegal_content_legal_ground": legal,
-            "illegal_content_explanation": explanation,
+            "illegal_content_legal_ground": LEGAL_GROUNDS[ground],
+            "illegal_content_explanation": _legal_explanation(sor, ground),
         }
     else:
         terms, explanation = TERMS_GROUNDS.get(ground, TERMS_GROUNDS[sor_templates.TERMS])
@@ -352,27 +403,39 @@ def _post(body: bytes) -> tuple[int, Any]:
     return status, parsed
 
 
-def _duplicates(answer: Any, count: int) -> set[int]:
-    """Positions in the batch whose one fault is a puid the database already holds."""
+def _held(answer: Any, pending: Sequence[Exported]) -> set[str]:
+    """The puids of `pending` that a 422 answer says the database already holds.
+
+    The multiple endpoint checks every puid of the call against those it holds after validating
+    the call, and names the ones it holds in `errors.existing_puids` (its
+    PuidNotUniqueMultipleException); the whole call is then refused. A batch never repeats a
+    puid (`_send` sends each once), so every puid listed is one the database holds. The
+    per-statement form (`errors.statement_N.puid`, a validation message) and the single
+    endpoint's (`errors.puid` alone) are recognised too, when a puid not unique is all they say."""
     if not isinstance(answer, dict):
         return set()
     errors = answer.get("errors")
     if not isinstance(errors, dict):
         return set()
-    found: set[int] = set()
-    if count == 1 and set(errors) == {"puid"}:
-        # The single-statement form of the answer.
-        return {0} if any("not unique" in str(m) for m in errors["puid"]) else set()
+    mine = {s.puid for s in pending}
+    listed = errors.get("existing_puids")
+    if isinstance(listed, list):
+        return {str(puid) for puid in listed if str(puid) in mine}
+    if len(pending) == 1 and set(errors) == {"puid"}:
+        not_unique = any("unique" in str(m) for m in errors["puid"])
+        return {pending[0].puid} if not_unique else set()
+    found: set[str] = set()
     for key, fields in errors.items():
         match = re.fullmatch(r"statement_(\d+)", str(key))
         if (
             match
+            and int(match.group(1)) < len(pending)
             and isinstance(fields, dict)
             and set(fields) == {"puid"}
-            and any("not unique" in str(message) for message in fields["puid"])
+            and any("unique" in str(message) for message in fields["puid"])
         ):
-            found.add(int(match.group(1)))
-    return {n for n in found if n < count}
+            found.add(pending[int(match.group(1))].puid)
+    return found
 
 
 def _faults(answer: Any) -> str:
@@ -418,7 +481,7 @@ def _record(batch: Sequence[Exported], outcome: str, uuids: dict[str, str]) -> i
 def _send(batch: list[Exported], attempts: int, backoff: float) -> tuple[int, int]:
     """Send one batch until the database holds every statement in it; (created, existing)."""
     created = existing = 0
-    pending = list(batch)
+    pending = list({s.puid: s for s in batch}.values())  # each puid once in a call
     tries = 0
     while pending:
         tries += 1
@@ -436,14 +499,14 @@ def _send(batch: list[Exported], attempts: int, backoff: float) -> tuple[int, in
             _record(pending, SubmissionOutcome.CREATED, uuids)
             return created + len(pending), existing
         if status == 422:
-            known = _duplicates(answer, len(pending))
+            known = _held(answer, pending)
             if known:
                 # The database refused the whole batch for puids it already holds (a run cut off
                 # after it had created them): they are recorded as held, the rest sent again.
-                held = [s for n, s in enumerate(pending) if n in known]
+                held = [s for s in pending if s.puid in known]
                 _record(held, SubmissionOutcome.EXISTING, {})
                 existing += len(held)
-                pending = [s for n, s in enumerate(pending) if n not in known]
+                pending = [s for s in pending if s.puid not in known]
                 tries = 0
                 continue
             raise DomainError(

@@ -26,7 +26,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
-from rights.admin.dashboard import RUNG_COLOURS, column_chart, time_words
+from rights.admin.dashboard import RUNG_COLOURS, Chart, Label, column_chart, time_words
 from rights.deadlines import Rung, duration_words
 from rights.selectors_transparency import (
     BASES,
@@ -41,14 +41,23 @@ from rights.selectors_transparency import (
 logger = logging.getLogger(__name__)
 
 
-def _cache_key() -> str:
-    """The cache key names the report's shape, so that a release that changes it never reads
-    an older release's figures back (they are pickled objects)."""
-    shape = ",".join(f.name for cls in (Report, Figures, Period) for f in dataclasses.fields(cls))
-    return f"rights:transparency-report:{hashlib.sha256(shape.encode()).hexdigest()[:12]}"
+_SHAPE = hashlib.sha256(
+    ",".join(f.name for cls in (Report, Figures, Period) for f in dataclasses.fields(cls)).encode()
+).hexdigest()[:12]
 
 
-CACHE_KEY = _cache_key()
+def cache_key() -> str:
+    """The report's cache key. It names the report's shape, so that a release that changes it
+    never reads an older release's figures back (they are pickled objects); the database the
+    figures come from (a digest of its name, host and port), so that two deployments sharing
+    one Redis never serve each other's; and the threshold below which counts are withheld, so
+    that a changed one never serves figures withheld by the old."""
+    db = settings.DATABASES["default"]
+    where = "|".join(str(db.get(name) or "") for name in ("NAME", "HOST", "PORT"))
+    deployment = hashlib.sha256(where.encode()).hexdigest()[:12]
+    return f"rights:transparency-report:{_SHAPE}:{deployment}:k{settings.TRANSPARENCY_MIN_COUNT}"
+
+
 DOOR_COLOURS = {"web": "#4263eb", "email": "#2b8a3e", "api": "#e8890c", "staff": "#862e9c"}
 OUTCOME_COLOURS = {
     "removed": "#2b8a3e",
@@ -64,7 +73,7 @@ def report_cached() -> Report:
     seconds = settings.TRANSPARENCY_CACHE_SECONDS
     if seconds:
         try:
-            kept = cache.get(CACHE_KEY)
+            kept = cache.get(cache_key())
         except Exception:  # a cache that is down is no reason to fail the page
             logger.warning("transparency report: the cache did not answer; computing it")
             kept = None
@@ -73,7 +82,7 @@ def report_cached() -> Report:
     report = transparency_report()
     if seconds:
         try:
-            cache.set(CACHE_KEY, report, seconds)
+            cache.set(cache_key(), report, seconds)
         except Exception:
             logger.warning("transparency report: the cache did not take it")
     return report
@@ -116,8 +125,9 @@ def report_dict(report: Report) -> dict[str, Any]:
         "deadline_seconds": settings.TAKEDOWN_DEADLINE,
         "withheld_below": report.min_count,
         "note": (
-            f"null: withheld (fewer than {report.min_count}, or a breakdown that would reveal "
-            "one); a period's requests are those whose clock started in it"
+            f"null: withheld (fewer than {report.min_count}, or a count from which one could be "
+            "worked out: another of the same breakdown, or a half-year's when one of its "
+            "months withholds it); a period's requests are those whose clock started in it"
         ),
         "months": [figures_dict(f) for f in report.months],
         "half_years": [figures_dict(f) for f in report.halves],
@@ -170,7 +180,7 @@ def report_json(request: HttpRequest) -> JsonResponse:
 @require_safe
 def report_csv(request: HttpRequest) -> HttpResponse:
     report = report_cached()
-    withheld = f"<{report.min_count}"
+    withheld = "withheld"
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -185,7 +195,7 @@ def report_csv(request: HttpRequest) -> HttpResponse:
 def _series_values(
     months: list[Figures], pick: str, keys: list[tuple[str, str]]
 ) -> dict[date, dict[str, int]]:
-    """A chart's values: withheld counts are drawn as nothing (the tables say "fewer than")."""
+    """A chart's values: withheld counts are drawn as nothing (the tables say "withheld")."""
     values: dict[date, dict[str, int]] = {}
     for figures in months:
         source = getattr(figures, pick)
@@ -210,9 +220,41 @@ def _row(figures: Figures) -> dict[str, Any]:
             for key, label in OUTCOMES
         ],
         "share": f"{share:.0%}" if share is not None else None,
+        "small_counts": [
+            figures.appeals,
+            figures.appeal_decisions,
+            figures.reversals,
+            figures.suspensions,
+        ],
         "median": time_words(figures.median) if figures.median is not None else None,
         "p95": time_words(figures.p95) if figures.p95 is not None else None,
     }
+
+
+def _latest(periods: list[Figures]) -> Figures:
+    """The newest period in which a request was decided (the current one when none was)."""
+    return next((f for f in periods if f.decided), periods[0])
+
+
+def _monthly(chart: Chart, months: list[date]) -> Chart:
+    """`column_chart` labels its columns as days; these are months: the month under each
+    column, and the year under the first and under each January."""
+    rows = sorted({label.y for label in chart.labels})
+    day_row, month_row = rows[-2], rows[-1]
+    under = [label for label in chart.labels if label.y == day_row]
+    labels = [label for label in chart.labels if label.y not in (day_row, month_row)]
+    for n, (label, month) in enumerate(zip(under, months, strict=True)):
+        labels.append(Label(label.x, day_row, f"{month:%b}", "middle"))
+        if n == 0 or month.month == 1:
+            labels.append(Label(label.x, month_row, f"{month:%Y}", "middle"))
+    names = {f"{month:%d %b}:": f"{month:%B %Y}:" for month in months}
+    bars = []
+    for bar in chart.bars:
+        prefix, _, rest = bar.label.partition(": ")
+        bars.append(
+            dataclasses.replace(bar, label=f"{names.get(prefix + ':', prefix + ':')} {rest}")
+        )
+    return dataclasses.replace(chart, labels=labels, bars=bars)
 
 
 @require_safe
@@ -227,22 +269,34 @@ def report_page(request: HttpRequest) -> HttpResponse:
         f.period.start: {str(Rung.FAILSAFE): f.failsafes, str(Rung.BREACH): f.breaches}
         for f in oldest_first
     }
+    share_values = {
+        f.period.start: {"met": round(f.met_share * 100) if f.met_share is not None else 0}
+        for f in oldest_first
+    }
     context = {
         "report": report,
         "min_count": report.min_count,
         "months": [_row(f) for f in report.months],
         "halves": [_row(f) for f in report.halves],
+        "headline": [
+            ("month", _row(_latest(report.months))),
+            ("half-year", _row(_latest(report.halves))),
+        ],
         "doors": DOORS,
         "bases": BASES,
         "outcomes": OUTCOMES,
         "breakdown_span": len(DOORS) + len(BASES),
-        "received_chart": column_chart(
-            days, door_series, _series_values(oldest_first, "by_door", DOORS)
+        "share_chart": _monthly(
+            column_chart(days, [("met", "% met the deadline", "#2b8a3e")], share_values), days
         ),
-        "outcome_chart": column_chart(
-            days, outcome_series, _series_values(oldest_first, "outcomes", OUTCOMES)
+        "received_chart": _monthly(
+            column_chart(days, door_series, _series_values(oldest_first, "by_door", DOORS)), days
         ),
-        "rung_chart": column_chart(days, rung_series, rung_values),
+        "outcome_chart": _monthly(
+            column_chart(days, outcome_series, _series_values(oldest_first, "outcomes", OUTCOMES)),
+            days,
+        ),
+        "rung_chart": _monthly(column_chart(days, rung_series, rung_values), days),
         "deadline": duration_words(settings.TAKEDOWN_DEADLINE),
     }
     response = render(request, "rights/web/transparency.html", context)

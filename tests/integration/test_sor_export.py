@@ -418,6 +418,10 @@ def test_since_and_out(submit: Any, outlet: Any, run_command: Any, tmp_path: Pat
     [
         (("--since", "yesterday"), "--since must be a date"),
         (("--since", "2026-02-30"), "--since must be a date"),
+        (("--since", ""), "--since must be a date written YYYY-MM-DD"),
+        (("--since", "20261130"), "--since must be a date written YYYY-MM-DD"),
+        (("--since", "2026-W48-1"), "--since must be a date written YYYY-MM-DD"),
+        (("--since", " 2026-11-30"), "--since must be a date written YYYY-MM-DD"),
         (("--out", "/nonexistent/dir/x.jsonl"), "no such directory"),
     ],
 )
@@ -432,7 +436,8 @@ def test_bad_arguments_are_refused_plainly(
 # --- --submit against a loopback server that answers as the database does ----------------------
 
 TOKEN = "X|test-token-for-the-loopback-database"
-DUPLICATE = "The identifier given is not unique within this platform."
+DUPLICATE = "The platform identifier(s) given are not all unique within this platform."
+REPEATED = "The platform identifier(s) are not all unique within this call."
 
 
 @dataclass
@@ -447,6 +452,8 @@ class FakeDatabase:
     fail_after: set[int] = field(default_factory=set)
     # What a success answers: 201, unless a test plays a proxy that answers 200 instead.
     success: int = 201
+    # An older form of the answer: a held puid named under the statement's own `statement_N`.
+    per_statement: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: Any, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -460,17 +467,32 @@ class FakeDatabase:
             statements = json.loads(body)["statements"]
             if not 1 <= len(statements) <= 100:
                 return 422, {"message": "between 1 and 100 statements"}
+            # As its API does (StatementsStoreRequest, then storeMultiple): every statement
+            # validated first, each one's faults under `statement_N`; then the puids, repeated
+            # within the call or already held, listed in `existing_puids`. Either way none of
+            # the batch is created.
             errors: dict[str, Any] = {}
-            seen: set[str] = set()
             for n, statement in enumerate(statements):
                 problems = {k: [v] for k, v in tdb_problems(statement).items()}
-                if statement.get("puid") in self.held or statement.get("puid") in seen:
+                if self.per_statement and statement.get("puid") in self.held:
                     problems["puid"] = [DUPLICATE]
-                seen.add(statement.get("puid"))
                 if problems:
                     errors[f"statement_{n}"] = problems
             if errors:
-                return 422, {"errors": errors}  # none of the batch is created
+                return 422, {"message": "The given data was invalid.", "errors": errors}
+            puids = [str(statement["puid"]) for statement in statements]
+            repeated = sorted({p for p in puids if puids.count(p) > 1})
+            if repeated:
+                return 422, {
+                    "message": REPEATED,
+                    "errors": {"puid": [REPEATED], "existing_puids": repeated},
+                }
+            existing = [p for p in puids if p in self.held]
+            if existing:
+                return 422, {
+                    "message": DUPLICATE,
+                    "errors": {"puid": [DUPLICATE], "existing_puids": existing},
+                }
             created = []
             for statement in statements:
                 record = {**statement, "uuid": str(uuid.uuid4()), "platform_name": "Test"}
@@ -530,10 +552,12 @@ def many_restrictions(submit: Any, count: int) -> list[str]:
     ]
 
 
+@pytest.mark.parametrize("per_statement", [False, True], ids=["existing_puids", "statement_N"])
 def test_submit_survives_a_failure_mid_way_and_an_existing_puid(
-    submit: Any, run_command: Any, database: FakeDatabase
+    submit: Any, run_command: Any, database: FakeDatabase, per_statement: bool
 ) -> None:
     puids = many_restrictions(submit, 250)
+    database.per_statement = per_statement
     # The database already holds one of the second batch's statements (sent by an earlier run
     # whose answer never arrived); and the second call of the first run fails every time.
     database.held[puids[149]] = {"puid": puids[149]}
@@ -574,6 +598,22 @@ def test_an_answer_lost_after_the_database_stored_the_batch(
     assert summary == {"exported": 30, "created": 0, "existing": 30, "skipped": 0}
     assert set(database.held) == set(puids)
     assert set(SorSubmission.objects.values_list("outcome", flat=True)) == {"existing"}
+
+
+def test_submit_sends_what_an_outage_held_back_whatever_since_says(
+    submit: Any, run_command: Any, database: FakeDatabase
+) -> None:
+    puids = many_restrictions(submit, 3)
+    # The daily run's `--since yesterday`, three days after these were decided.
+    later = (clock.now() + timedelta(days=3)).date()
+    result = run_command(
+        "sor_export", "--since", (later - timedelta(days=1)).isoformat(), "--submit"
+    )
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""  # --since still limits what is written
+    summary = json.loads(result.stderr.strip().splitlines()[-1])
+    assert summary == {"exported": 0, "created": 3, "existing": 0, "skipped": 0}
+    assert set(database.held) == set(puids)
 
 
 def test_submit_refusals_say_what_is_wrong(
@@ -643,3 +683,63 @@ def test_the_token_never_travels_in_clear_text_to_another_host() -> None:
     )
     assert result.returncode == 2
     assert "SOR_SUBMIT_URL must use https" in result.stderr
+
+
+def _explained(run_command: Any, case: TakedownRequest) -> dict[str, Any]:
+    sor = StatementOfReasons.objects.get(case=case)
+    puids = {f"sor{sor.pk}-t{t}" for t in case.targets.values_list("pk", flat=True)}
+    (found,) = [s for s in exported(run_command) if s["puid"] in puids]
+    return found
+
+
+def test_explanations_say_only_what_happened(submit: Any, outlet: Any, run_command: Any) -> None:
+    rita = staff_in("reviewer", "rita")
+    item = ContentItemFactory.create(outlet=outlet, slug="explained-unsworn")
+    # A requester who swore nothing, decided by a reviewer.
+    unsworn = submit(statements=[], urls=[item.source_url]).case
+    review.case_approve(case=unsworn, user_id=rita.pk)
+    drive(unsworn)
+    statement = _explained(run_command, unsworn)
+    explanation = statement["illegal_content_explanation"]
+    assert "under oath" not in explanation
+    assert "made no sworn statement" in explanation
+    assert "A reviewer examined the claim" in explanation
+    assert statement["automated_decision"] == "AUTOMATED_DECISION_NOT_AUTOMATED"
+
+    # A privacy request filed by the publisher's rights contact, approved by the trust rules.
+    item = ContentItemFactory.create(outlet=outlet, slug="explained-trusted")
+    trusted = submit(
+        channel="staff",
+        email="desk@telegraph.co.uk",
+        email_verified=True,
+        actor="staff:test",
+        basis="privacy",
+        statements=[],
+        urls=[item.source_url],
+    ).case
+    drive(trusted)
+    statement = _explained(run_command, trusted)
+    explanation = statement["illegal_content_explanation"]
+    assert statement["automated_decision"] == "AUTOMATED_DECISION_FULLY"
+    assert statement["category"] == "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS"
+    assert explanation.startswith("The content's own publisher asked us")
+    assert "said the content is about them" not in explanation
+    assert "weighed" not in explanation
+    assert "reviewer" not in explanation
+    assert "no person deciding" in explanation
+    assert "made no sworn statement" in explanation
+    # The staff door reads as one sentence.
+    assert statement["decision_facts"].startswith(
+        "A notice received elsewhere and entered by our staff asked us to stop republishing"
+    )
+
+    # Sworn and reviewed: the oath is stated.
+    item = ContentItemFactory.create(outlet=outlet, slug="explained-sworn")
+    sworn = submit(
+        basis="privacy", statements=statements_for("privacy"), urls=[item.source_url]
+    ).case
+    review.case_approve(case=sworn, user_id=rita.pk)
+    drive(sworn)
+    explanation = _explained(run_command, sworn)["illegal_content_explanation"]
+    assert "declared so under oath" in explanation
+    assert "weighed that person's privacy" in explanation

@@ -3,8 +3,9 @@ in the EU DSA transparency database's schema, one JSON object a line (rights.ser
 
 Without `--out` the lines go to standard output; with it, to FILE, written whole or not at all
 (a temporary file beside it, renamed once complete). `--submit` also sends them to
-SOR_SUBMIT_URL in batches of 100, skipping those the database already holds, and prints a
-summary on standard error. Exit codes: 0 done; 1 refused (the database said what was wrong, or
+SOR_SUBMIT_URL in batches of 100 every statement not yet recorded as held (SorSubmission),
+whatever `--since` says (`--since` limits what is written only), and prints a summary on
+standard error. Exit codes: 0 done; 1 refused (the database said what was wrong, or
 nothing is configured); 2 bad arguments; 75 the database is unavailable: run it again later,
 nothing will be sent twice.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -32,12 +34,19 @@ from rights.services.transparency import (
 EX_TEMPFAIL = 75
 
 
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _since(raw: str) -> date:
+    """A calendar day written YYYY-MM-DD, nothing else (not empty, not 20261130, not a week)."""
     try:
+        if not DAY.fullmatch(raw):
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError as exc:
         raise CommandError(
-            f"--since must be a date such as 2026-01-31, not {raw!r}", returncode=2
+            f"--since must be a date written YYYY-MM-DD, such as 2026-01-31, not {raw!r}",
+            returncode=2,
         ) from exc
 
 
@@ -45,16 +54,21 @@ class Command(BaseCommand):
     help = "Export statements of reasons in the EU DSA transparency database's schema (JSON lines)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--since", help="only decisions on or after this date (UTC)")
+        parser.add_argument(
+            "--since", help="write only decisions on or after this day (UTC, YYYY-MM-DD)"
+        )
         parser.add_argument("--out", help="write to this file instead of standard output")
         parser.add_argument(
             "--submit",
             action="store_true",
-            help="also send them to SOR_SUBMIT_URL (those it holds already are skipped)",
+            help=(
+                "also send to SOR_SUBMIT_URL every statement it does not hold yet, "
+                "whatever --since says"
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = _since(options["since"]) if options["since"] else None
+        since = _since(options["since"]) if options["since"] is not None else None
         out = Path(options["out"]) if options["out"] else None
         if out is not None and not out.parent.is_dir():
             raise CommandError(f"--out: no such directory: {out.parent}", returncode=2)
@@ -63,7 +77,9 @@ class Command(BaseCommand):
             self.stderr.write(f"{written} statements exported")
             return
         try:
-            report = statements_submit(statements=statements_export(since=since))
+            # Every statement the database does not hold yet, whatever --since says: a daily
+            # run after an outage of more than a day still sends what the outage held back.
+            report = statements_submit(statements=statements_export())
         except SubmitUnavailable as exc:
             self.stderr.write(f"sor_export: {exc}")
             raise SystemExit(EX_TEMPFAIL) from exc
