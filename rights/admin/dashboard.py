@@ -91,9 +91,15 @@ def bucket_chart(buckets: list[tuple[str, int]]) -> Chart:
 
 
 def column_chart(
-    days: list[date], series: list[tuple[str, str, str]], values: dict[date, dict[str, int]]
+    days: list[date],
+    series: list[tuple[str, str, str]],
+    values: dict[date, dict[str, int]],
+    *,
+    monthly: bool = False,
 ) -> Chart:
-    """Stacked columns, one per day; `series` is (key, name, colour), bottom first."""
+    """Stacked columns, one per day (or, `monthly`, per month: each of `days` the first of
+    one); `series` is (key, name, colour), bottom first. Under each column its day (month),
+    and under the first and each new month (year) the month (year)."""
     left, plot_height, column, gap, bottom = 30, 140, 22, 10, 36
     chart = Chart(width=left + len(days) * (column + gap) + 10, height=plot_height + bottom + 8)
     top = max([sum(values[day].values()) for day in days] + [1])
@@ -109,13 +115,15 @@ def column_chart(
                 continue
             height = plot_height * count / top
             y -= height
-            chart.bars.append(Bar(x, y, column, height, colour, f"{day:%d %b}: {count} {name}"))
+            when = f"{day:%B %Y}" if monthly else f"{day:%d %b}"
+            chart.bars.append(Bar(x, y, column, height, colour, f"{when}: {count} {name}"))
         total = sum(values[day].values())
         if total:
             chart.labels.append(Label(x + column / 2, y - 3, str(total), "middle"))
-        chart.labels.append(Label(x + column / 2, base + 14, f"{day:%d}", "middle"))
-        if n == 0 or day.day == 1:
-            chart.labels.append(Label(x + column / 2, base + 28, f"{day:%b}", "middle"))
+        under, group = (f"{day:%b}", f"{day:%Y}") if monthly else (f"{day:%d}", f"{day:%b}")
+        chart.labels.append(Label(x + column / 2, base + 14, under, "middle"))
+        if n == 0 or (day.month == 1 if monthly else day.day == 1):
+            chart.labels.append(Label(x + column / 2, base + 28, group, "middle"))
     chart.legend = [(colour, name) for _key, name, colour in series]
     return chart
 

@@ -26,7 +26,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
-from rights.admin.dashboard import RUNG_COLOURS, Chart, Label, column_chart, time_words
+from rights.admin.dashboard import RUNG_COLOURS, column_chart, time_words
 from rights.deadlines import Rung, duration_words
 from rights.selectors_transparency import (
     BASES,
@@ -236,27 +236,6 @@ def _latest(periods: list[Figures]) -> Figures:
     return next((f for f in periods if f.decided), periods[0])
 
 
-def _monthly(chart: Chart, months: list[date]) -> Chart:
-    """`column_chart` labels its columns as days; these are months: the month under each
-    column, and the year under the first and under each January."""
-    rows = sorted({label.y for label in chart.labels})
-    day_row, month_row = rows[-2], rows[-1]
-    under = [label for label in chart.labels if label.y == day_row]
-    labels = [label for label in chart.labels if label.y not in (day_row, month_row)]
-    for n, (label, month) in enumerate(zip(under, months, strict=True)):
-        labels.append(Label(label.x, day_row, f"{month:%b}", "middle"))
-        if n == 0 or month.month == 1:
-            labels.append(Label(label.x, month_row, f"{month:%Y}", "middle"))
-    names = {f"{month:%d %b}:": f"{month:%B %Y}:" for month in months}
-    bars = []
-    for bar in chart.bars:
-        prefix, _, rest = bar.label.partition(": ")
-        bars.append(
-            dataclasses.replace(bar, label=f"{names.get(prefix + ':', prefix + ':')} {rest}")
-        )
-    return dataclasses.replace(chart, labels=labels, bars=bars)
-
-
 @require_safe
 def report_page(request: HttpRequest) -> HttpResponse:
     report = report_cached()
@@ -286,17 +265,16 @@ def report_page(request: HttpRequest) -> HttpResponse:
         "bases": BASES,
         "outcomes": OUTCOMES,
         "breakdown_span": len(DOORS) + len(BASES),
-        "share_chart": _monthly(
-            column_chart(days, [("met", "% met the deadline", "#2b8a3e")], share_values), days
+        "share_chart": column_chart(
+            days, [("met", "% met the deadline", "#2b8a3e")], share_values, monthly=True
         ),
-        "received_chart": _monthly(
-            column_chart(days, door_series, _series_values(oldest_first, "by_door", DOORS)), days
+        "received_chart": column_chart(
+            days, door_series, _series_values(oldest_first, "by_door", DOORS), monthly=True
         ),
-        "outcome_chart": _monthly(
-            column_chart(days, outcome_series, _series_values(oldest_first, "outcomes", OUTCOMES)),
-            days,
+        "outcome_chart": column_chart(
+            days, outcome_series, _series_values(oldest_first, "outcomes", OUTCOMES), monthly=True
         ),
-        "rung_chart": _monthly(column_chart(days, rung_series, rung_values), days),
+        "rung_chart": column_chart(days, rung_series, rung_values, monthly=True),
         "deadline": duration_words(settings.TAKEDOWN_DEADLINE),
     }
     response = render(request, "rights/web/transparency.html", context)
