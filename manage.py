@@ -4,6 +4,8 @@
 import os
 import sys
 
+EX_TEMPFAIL = 75
+
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -15,7 +17,9 @@ def main() -> None:
     except ImproperlyConfigured as exc:
         # A bad setting is the operator's to fix: say which and why, without a traceback.
         sys.stderr.write(f"configuration error: {exc}\n")
-        sys.exit(2)
+        # An MTA pipes mail into `mail_receive`: 75 (EX_TEMPFAIL) has it keep the message and
+        # try again once the setting is fixed; any other code bounces the owner's request.
+        sys.exit(EX_TEMPFAIL if sys.argv[1:2] == ["mail_receive"] else 2)
 
 
 if __name__ == "__main__":

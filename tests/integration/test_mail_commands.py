@@ -165,3 +165,13 @@ def test_mail_receive_refuses_an_empty_message() -> None:
     assert empty.returncode == 65
     assert b"held no message" in empty.stderr
     assert not InboundMessage.objects.exists()
+
+
+def test_a_bad_setting_makes_mail_receive_ask_the_mta_to_try_again() -> None:
+    """Exit 75 (EX_TEMPFAIL): the MTA keeps the message and retries once the operator fixes the
+    setting; any other code would bounce the owner's request back to them."""
+    run = _manage("mail_receive", stdin=corpus("plain.eml"), MAIL_MAX_BYTES="not a number")
+    assert run.returncode == 75, run.stderr
+    assert run.stderr.startswith(b"configuration error: MAIL_MAX_BYTES")
+    # Every other command still exits 2 on the same setting.
+    assert _manage("check", MAIL_MAX_BYTES="not a number").returncode == 2
