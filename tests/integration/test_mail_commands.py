@@ -165,3 +165,18 @@ def test_mail_receive_refuses_an_empty_message() -> None:
     assert empty.returncode == 65
     assert b"held no message" in empty.stderr
     assert not InboundMessage.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mail_receive_stores_a_message_with_a_nul_in_its_headers(article: Any) -> None:
+    raw = (
+        corpus("plain.eml")
+        .replace(b"<plain.", b"<a\x00b.")
+        .replace(b"Subject: Please remove", b"Subject: Please\x00remove")
+    )
+    run = _manage("mail_receive", stdin=raw)
+    assert run.returncode == 0, run.stderr  # never 75 for ever
+    message = InboundMessage.objects.get()
+    assert bytes(message.raw) == raw
+    assert (message.state, message.message_id) == (MailState.OPENED, "")
+    assert b"Please" not in run.stdout + run.stderr
