@@ -94,6 +94,9 @@ def message_store(*, raw: bytes, source: str, size: int | None = None) -> Stored
     except Exception:  # headers no parser can read still get stored, under their digest
         message_id = ""
     key = storage_key(raw, message_id)
+    erased = InboundMessage.objects.filter(key=f"erased:{audit.text_digest(key)}").first()
+    if erased is not None:  # seen, and its sender's data erased since: not taken in again
+        return Stored(message=erased, created=False)
     try:
         with transaction.atomic():
             message, created = InboundMessage.objects.get_or_create(

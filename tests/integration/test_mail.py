@@ -348,6 +348,10 @@ def test_erasing_a_requester_erases_what_the_mailbox_kept_of_them(
     # The answer not yet sent is cancelled; the trail still verifies.
     assert send_all() == []
     assert audit.verify().events > 0
+    # The same message delivered again is recognised as seen: nothing of it is taken in anew.
+    again = message_store(raw=corpus("plain.eml"), source="imap")
+    assert (again.created, again.message.pk) == (False, opened.pk)
+    assert InboundMessage.objects.count() == 2
 
 
 def test_a_message_stored_but_left_unread_is_read_by_the_periodic_task(
