@@ -96,6 +96,14 @@ def storage_key(raw: bytes, message_id: str) -> str:
     return f"mid-sha256:{mid}:{content}"
 
 
+def legacy_storage_key(message_id: str) -> str:
+    """The key a message with this Message-ID was stored under before the key held a digest of
+    its content: a redelivery of such a message must still find its row."""
+    if len(message_id) <= 250:
+        return "mid:" + message_id
+    return "mid-sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+
+
 def _decoded(part: EmailMessage) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):

@@ -46,7 +46,13 @@ from django.db.models import Q
 from rights import audit, clock
 from rights.errors import DomainError
 from rights.mail.mailbox import rate_window
-from rights.mail.parse import ParsedMail, header_message_id, parse_message, storage_key
+from rights.mail.parse import (
+    ParsedMail,
+    header_message_id,
+    legacy_storage_key,
+    parse_message,
+    storage_key,
+)
 from rights.models import (
     Audience,
     Channel,
@@ -97,6 +103,12 @@ def message_store(*, raw: bytes, source: str, size: int | None = None) -> Stored
     erased = InboundMessage.objects.filter(key=f"erased:{audit.text_digest(key)}").first()
     if erased is not None:  # seen, and its sender's data erased since: not taken in again
         return Stored(message=erased, created=False)
+    if message_id:
+        # Stored under the key's earlier form (the Message-ID alone): the same message if its
+        # content is the same, another one reusing the id if not.
+        earlier = InboundMessage.objects.filter(key=legacy_storage_key(message_id)).first()
+        if earlier is not None and storage_key(bytes(earlier.raw), message_id) == key:
+            return Stored(message=earlier, created=False)
     try:
         with transaction.atomic():
             message, created = InboundMessage.objects.get_or_create(

@@ -467,6 +467,18 @@ def test_over_the_rate_a_message_naming_our_article_still_opens_its_case(
 SUBJECT_HELP = "How to ask us to remove an article"
 
 
+def test_a_message_stored_under_the_earlier_key_is_still_found(article: Any) -> None:
+    first = receive(corpus("plain.eml"))
+    # Stored before the key held a digest of the content: under its Message-ID alone.
+    InboundMessage.objects.filter(pk=first.pk).update(key=f"mid:{first.message_id}")
+    again = message_store(raw=b"X-Delivered-Again: yes\r\n" + corpus("plain.eml"), source="imap")
+    assert (again.created, again.message.pk) == (False, first.pk)
+    # Another message reusing that Message-ID is still its own.
+    other = corpus("plain.eml").replace(b"Please remove it.", b"And another thing.")
+    assert message_store(raw=other, source="pipe").created
+    assert TakedownRequest.objects.count() == 1
+
+
 def test_a_second_message_under_a_used_message_id_is_kept_and_flagged(article: Any) -> None:
     first = receive(corpus("no_article.eml"))
     other = corpus("plain.eml").replace(
