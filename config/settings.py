@@ -479,9 +479,16 @@ if MAIL_AUTHSERV_ID and not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{0,252}", MAIL_AUT
 MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 10 * 1024 * 1024, minimum=16 * 1024)
 if MAIL_MAX_BYTES > 100 * 1024 * 1024:
     raise ImproperlyConfigured(f"MAIL_MAX_BYTES must be at most 104857600, not {MAIL_MAX_BYTES}")
-# Messages from one sender answered or made into cases per window; beyond it they are stored
-# and set aside, never answered.
+# Messages from one sender (its +tag aside; verified and unverified counted apart) answered per
+# window; beyond it they are stored, still open their case, and are never answered.
 MAIL_RATE_PER_SENDER = env_rate("MAIL_RATE_PER_SENDER", "10/h")
+# Automatic answers (the help reply) the mailbox sends in one hour, from all senders together:
+# past it, messages are kept and not answered, so nobody can make us a mail cannon.
+MAIL_ANSWERS_PER_HOUR = env_int("MAIL_ANSWERS_PER_HOUR", 200)
+if MAIL_ANSWERS_PER_HOUR > 100_000:
+    raise ImproperlyConfigured(
+        f"MAIL_ANSWERS_PER_HOUR must be at most 100000, not {MAIL_ANSWERS_PER_HOUR}"
+    )
 # Seconds between two reads of the mailbox (beat's entry, and `mail_fetch` without --once).
 MAIL_POLL_INTERVAL = env_int("MAIL_POLL_INTERVAL", 60)
 # Messages one read takes from the mailbox (the rest wait for the next read).

@@ -18,6 +18,7 @@ from email.parser import BytesHeaderParser, BytesParser
 from bs4 import BeautifulSoup
 
 from rights.mail.auth import SenderCheck, check_sender
+from rights.normalise import has_forbidden_characters
 from rights.services.intake_checks import canonical_email
 
 # A URL written out: a scheme, or a bare www. host. It ends at white space, or at a character
@@ -29,13 +30,17 @@ URL_IN_TEXT = re.compile(
 )
 TRAILING = ".,;:!?*_~"
 PAIRS = {")": "(", "]": "[", "}": "{"}
-MESSAGE_ID = re.compile(r"<[^<>\s]{1,900}>")
+# No control characters (a NUL can be written to no text column): such an id is no id.
+MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]{1,900}>")
 # Headers that mark a message sent by a machine, not a person (RFC 3834, and common practice).
 AUTOREPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
 BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 MACHINE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 MAX_TEXT = 200_000  # characters of text read from one message; URLs are found within them
+DIGEST_HEADERS = ("From", "To", "Cc", "Subject", "Date")
 MAX_URL = 2048  # longer is no article's address (intake refuses it too)
+# A longer Message-ID is keyed by its digest: the key (intake's external_id) stays within 255.
+MAX_KEYED_ID = 200
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,40 @@ def header_message_id(raw: bytes) -> str:
     return match.group(0) if match else ""
 
 
+def _content_digest(raw: bytes) -> str:
+    """A digest of what makes a message this message, whichever way it was delivered: its
+    From, To, Cc, Subject and Date, and its body, line endings made one. Headers a delivery
+    path adds on top (Received, Delivered-To, X-...) change nothing, so the same message by
+    pipe and by IMAP is one; two messages with one Message-ID but other words are two."""
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head + b"\n\n")
+    digest = hashlib.sha256()
+    for name in DIGEST_HEADERS:
+        for value in headers.get_all(name) or []:
+            text = " ".join(str(value).split())
+            digest.update(f"{name}:{text}\n".encode("utf-8", "surrogateescape"))
+    digest.update(b"\n")
+    digest.update(body)
+    return digest.hexdigest()[:32]
+
+
 def storage_key(raw: bytes, message_id: str) -> str:
-    """The message's unique key: its Message-ID (a digest of it when very long), or a digest of
-    its bytes when it has none."""
+    """The message's unique key: its Message-ID (a digest of it when very long) and a digest of
+    its content (`_content_digest`), or a digest of its bytes when it has no Message-ID. The
+    same message delivered twice has one key; another message reusing a Message-ID has its
+    own."""
     if not message_id:
         return "sha256:" + hashlib.sha256(raw).hexdigest()
+    content = _content_digest(raw)
+    if len(message_id) <= MAX_KEYED_ID:
+        return f"mid:{message_id}:{content}"
+    mid = hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+    return f"mid-sha256:{mid}:{content}"
+
+
+def legacy_storage_key(message_id: str) -> str:
+    """The key a message with this Message-ID was stored under before the key held a digest of
+    its content: a redelivery of such a message must still find its row."""
     if len(message_id) <= 250:
         return "mid:" + message_id
     return "mid-sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
@@ -88,23 +122,29 @@ def html_text(html: str) -> tuple[str, list[str]]:
     soup = BeautifulSoup(html, "html.parser")
     for hidden in soup(["script", "style", "head", "template", "noscript"]):
         hidden.decompose()
-    links = [
-        str(tag.get("href")).strip()
-        for tag in soup.find_all(["a", "area"], href=True)
-        if str(tag.get("href")).strip()
-    ]
+    hrefs = (str(tag.get("href")).strip() for tag in soup.find_all(["a", "area"], href=True))
+    # A link with a control character (a NUL, say) names no article, and no text column can
+    # hold it: dropped here, before anything is written.
+    links = [href for href in hrefs if href and not has_forbidden_characters(href)]
     lines = (" ".join(line.split()) for line in soup.get_text("\n").splitlines())
     return "\n".join(line for line in lines if line), links
 
 
 def _trim(url: str) -> str:
-    while url:
-        last = url[-1]
-        if last in TRAILING or (last in PAIRS and url.count(last) > url.count(PAIRS[last])):
-            url = url[:-1]
+    """`url` without the punctuation that closes the sentence around it: trailing marks, and a
+    closing bracket with no opening one in the URL. Linear: the brackets are counted once."""
+    counts = {close: url.count(close) - url.count(PAIRS[close]) for close in PAIRS}
+    end = len(url)
+    while end:
+        last = url[end - 1]
+        if last in TRAILING:
+            end -= 1
+        elif last in PAIRS and counts[last] > 0:
+            counts[last] -= 1
+            end -= 1
         else:
             break
-    return url
+    return url[:end]
 
 
 def urls_in_text(text: str) -> list[str]:
@@ -119,7 +159,7 @@ def urls_in_text(text: str) -> list[str]:
             url = "https://" + url
         elif not url.split("//", 1)[1]:
             continue
-        if len(url) <= MAX_URL:
+        if len(url) <= MAX_URL and not has_forbidden_characters(url):
             found.append(url)
     return found
 
@@ -141,13 +181,19 @@ def _automatic(message: EmailMessage, sender: str) -> str:
     return ""
 
 
+def _unescaped(text: str) -> str:
+    """Header text as written: raw UTF-8 in a header (RFC 6532: `anna@müller.de`) reaches the
+    parser as escaped bytes, made characters again here."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _sender(message: EmailMessage) -> tuple[str, str]:
     header = message.get("From")
     addresses = getattr(header, "addresses", ()) if header is not None else ()
     for address in addresses:
-        email = canonical_email(address.addr_spec)
+        email = canonical_email(_unescaped(address.addr_spec))
         if email:
-            return email, str(address.display_name or "")
+            return email, _unescaped(str(address.display_name or ""))
     return "", ""
 
 

@@ -290,10 +290,12 @@ def render_message(notification: Notification) -> EmailMultiAlternatives:
     if case is not None:
         headers["X-Case-Reference"] = case.reference
     answering = _answering(notification) if notification.audience == Audience.REQUESTER else None
-    if answering is not None and answering.message_id:
-        headers["In-Reply-To"] = answering.message_id
-        headers["References"] = answering.message_id
+    if answering is not None:
+        # An answer to a message is an automatic reply (RFC 3834), Message-ID or none.
         headers["Auto-Submitted"] = "auto-replied"
+        if answering.message_id:
+            headers["In-Reply-To"] = answering.message_id
+            headers["References"] = answering.message_id
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,

@@ -98,7 +98,7 @@ def test_a_message_naming_our_article_opens_a_case(
         assert message.key.startswith("sha256:")
         assert message.message_id == ""
     else:
-        assert message.key == f"mid:{message.message_id}"
+        assert message.key.startswith(f"mid:{message.message_id}:")
 
 
 @pytest.mark.parametrize(
@@ -348,6 +348,10 @@ def test_erasing_a_requester_erases_what_the_mailbox_kept_of_them(
     # The answer not yet sent is cancelled; the trail still verifies.
     assert send_all() == []
     assert audit.verify().events > 0
+    # The same message delivered again is recognised as seen: nothing of it is taken in anew.
+    again = message_store(raw=corpus("plain.eml"), source="imap")
+    assert (again.created, again.message.pk) == (False, opened.pk)
+    assert InboundMessage.objects.count() == 2
 
 
 def test_a_message_stored_but_left_unread_is_read_by_the_periodic_task(
@@ -378,3 +382,220 @@ def test_our_own_messages_coming_back_are_never_answered(article: Any, settings:
     assert receive(looped.encode()).reason == "our_own"
     assert not TakedownRequest.objects.exists()
     assert send_all() == []
+
+
+FORGED_LAYOUTS = {
+    # Our topmost header says fail; a pass of ours right below it is not read on to.
+    "fail_then_pass": (
+        "Authentication-Results: mx.news.example; dmarc=fail header.from=telegraph.co.uk\r\n"
+        "Authentication-Results: mx.news.example; dmarc=pass header.from=telegraph.co.uk"
+    ),
+    # A DKIM pass and a DMARC fail for the From: domain in one header: the fail wins.
+    "pass_and_fail_in_one": (
+        "Authentication-Results: mx.news.example; dkim=pass header.d=telegraph.co.uk;\r\n"
+        "\tdmarc=fail header.from=telegraph.co.uk"
+    ),
+    # Another server's header on top: ours below it is the sender's writing.
+    "other_on_top": (
+        "Authentication-Results: other.example; none\r\n"
+        "Authentication-Results: mx.news.example; dmarc=pass header.from=telegraph.co.uk"
+    ),
+    # A Received: line of another server between our own and the claimed header.
+    "below_a_foreign_received": (
+        "Received: from relay.attacker.example by relay.attacker.example\r\n"
+        "Authentication-Results: mx.news.example; dmarc=pass header.from=telegraph.co.uk"
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(FORGED_LAYOUTS))
+def test_only_the_run_of_our_headers_at_the_top_is_believed(article: Any, layout: str) -> None:
+    message = receive(_from_telegraph(FORGED_LAYOUTS[layout], f"forged-{layout}"))
+    assert message.sender == "desk@telegraph.co.uk"
+    assert not message.sender_verified
+    assert message.case is not None
+    assert not message.case.trusted
+
+
+def test_our_header_below_our_own_received_line_is_believed(article: Any) -> None:
+    # The corpus's layout: our MTA's Received: ("by mx.news.example"), then our header.
+    results = "Authentication-Results: mx.news.example; dmarc=pass header.from=telegraph.co.uk"
+    message = receive(_from_telegraph(results, "ours-below-our-received"))
+    assert message.sender_verified
+
+
+def _no_article(n: int, sender: str = "Dan Reader <dan@example.org>") -> bytes:
+    raw = corpus("no_article.eml").decode().replace("<noart.", f"<noart{n}.")
+    return raw.replace("Dan Reader <dan@example.org>", sender).encode()
+
+
+def test_unverified_mail_does_not_use_up_a_verified_senders_rate(
+    article: Any, settings: Any
+) -> None:
+    settings.MAIL_RATE_PER_SENDER = "2/h"
+    forged = _from_telegraph(
+        "Authentication-Results: mx.news.example; dmarc=none header.from=telegraph.co.uk", "x"
+    ).decode()
+    for n in range(3):  # anyone can write From: desk@telegraph.co.uk
+        receive(forged.replace("<x.", f"<forged{n}.").replace("/harbour-fire/", f"/n{n}/").encode())
+    verified = _from_telegraph(
+        "Authentication-Results: mx.news.example; dmarc=pass header.from=telegraph.co.uk", "real"
+    )
+    message = receive(verified)
+    assert (message.state, message.reason) == (MailState.OPENED, "")
+    assert message.sender_verified
+
+
+def test_over_the_rate_a_message_naming_our_article_still_opens_its_case(
+    article: Any, settings: Any
+) -> None:
+    settings.MAIL_RATE_PER_SENDER = "2/h"
+    for n in range(2):  # the +tag is the same sender
+        receive(_no_article(n, f"dan+{n}@example.org"))
+    plain = corpus("plain.eml").replace(b"Anna Owner <anna@example.org>", b"dan+x@example.org")
+    message = receive(plain)
+    assert (message.state, message.reason) == (MailState.OPENED, "sender_rate")
+    case = message.case
+    assert case is not None
+    assert case.deadline_at is not None  # the clock runs
+    # Only our answer is withheld: two help replies went out, no acknowledgement.
+    sent = send_all()
+    assert [m.subject for m in sent] == [SUBJECT_HELP] * 2
+    assert receive(_no_article(9, "dan+y@example.org")).state == MailState.LIMITED
+
+
+SUBJECT_HELP = "How to ask us to remove an article"
+
+
+def test_a_message_stored_under_the_earlier_key_is_still_found(article: Any) -> None:
+    first = receive(corpus("plain.eml"))
+    # Stored before the key held a digest of the content: under its Message-ID alone.
+    InboundMessage.objects.filter(pk=first.pk).update(key=f"mid:{first.message_id}")
+    again = message_store(raw=b"X-Delivered-Again: yes\r\n" + corpus("plain.eml"), source="imap")
+    assert (again.created, again.message.pk) == (False, first.pk)
+    # Another message reusing that Message-ID is still its own.
+    other = corpus("plain.eml").replace(b"Please remove it.", b"And another thing.")
+    assert message_store(raw=other, source="pipe").created
+    assert TakedownRequest.objects.count() == 1
+
+
+def test_a_second_message_under_a_used_message_id_is_kept_and_flagged(article: Any) -> None:
+    first = receive(corpus("no_article.eml"))
+    other = corpus("plain.eml").replace(
+        b"<plain.20261130091201.4242@mail-out.example.org>",
+        b"<noart.20261130091201.4242@mail-out.example.org>",
+    )
+    second = receive(other)
+    assert second.pk != first.pk
+    assert second.message_id == first.message_id
+    assert (second.state, second.reason) == (MailState.OPENED, "message_id_reused")
+    assert AuditEvent.objects.filter(
+        stream=second.audit_stream(), action="mail.read", data__message_id_reused=True
+    ).exists()
+    # The same bytes again are still one row, one case.
+    assert receive(other).pk == second.pk
+    assert TakedownRequest.objects.count() == 1
+
+
+def test_a_nul_in_a_header_or_link_is_never_written(article: Any, caplog: Any) -> None:
+    raw = (
+        corpus("html_only.eml")
+        .replace(b"<html.20261130091201", b"<a\x00b.20261130091201")
+        .replace(
+            b'">this copy', b'\x00">link</a> <a href="https://news.example/a/harbour-fire/">this'
+        )
+    )
+    raw = raw.replace(b"Subject: Takedown request", b"Subject: Secret\x00words")
+    message = receive(raw)
+    assert message.state == MailState.OPENED
+    assert message.message_id == ""
+    assert message.subject == "Secretwords"
+    assert all("\x00" not in url for url in message.urls)
+    assert "Secret" not in caplog.text
+
+
+def test_a_reply_from_a_stranger_waits_for_staff(article: Any) -> None:
+    case = receive(corpus("plain.eml")).case
+    assert case is not None
+    template = corpus("reply_to_ack.eml.template").decode()
+    stranger = template.replace("Anna Owner <anna@example.org>", "mallory@example.net")
+    message = receive(
+        stranger.replace("@@IN_REPLY_TO@@", "<x@y>")
+        .replace("@@REFERENCE@@", case.reference)
+        .encode()
+    )
+    assert (message.state, message.reason, message.case) == (
+        MailState.NEEDS_STAFF,
+        "thread_stranger",
+        None,
+    )
+    assert not AuditEvent.objects.filter(
+        stream=case.audit_stream(), action="case.mail_threaded"
+    ).exists()
+
+
+def test_a_reply_naming_another_of_our_articles_opens_a_new_case(article: Any, outlet: Any) -> None:
+    other = ContentItemFactory.create(outlet=outlet, slug="other-story")
+    case = receive(corpus("plain.eml")).case
+    assert case is not None
+    template = corpus("reply_to_ack.eml.template").decode()
+    more = template.replace("I think.", f"I think. Also {other.public_url}")
+    message = receive(
+        more.replace("@@IN_REPLY_TO@@", "<x@y>").replace("@@REFERENCE@@", case.reference).encode()
+    )
+    assert message.state == MailState.OPENED
+    assert message.case is not None
+    assert message.case != case
+    assert [t.content_item_id for t in message.case.targets.all()] == [other.pk]
+    assert [t.content_item_id for t in case.targets.all()] == [article.pk]
+
+
+def test_many_urls_are_resolved_only_up_to_the_cap(article: Any) -> None:
+    links = " ".join(f"https://junk.example/{n}" for n in range(250))
+    raw = corpus("plain.eml").replace(b"Please remove it.", links.encode())
+    raw = raw.replace(b"https://www.telegraph.co.uk/news/harbour-fire/\r\n", b"")
+    raw += b"https://www.telegraph.co.uk/news/harbour-fire/\r\n"  # the 251st
+    message = receive(raw)
+    assert (message.state, message.reason) == (MailState.ANSWERED, "no_article")
+
+
+def test_no_automatic_answer_to_mail_our_receiver_found_forged(article: Any) -> None:
+    raw = _no_article(1).replace(
+        b"dmarc=none header.from=example.org", b"dmarc=fail header.from=example.org"
+    )
+    message = receive(raw)
+    assert (message.state, message.reason) == (MailState.LIMITED, "dmarc_fail")
+    assert send_all() == []
+
+
+def test_automatic_answers_stop_at_the_hourly_cap(article: Any, settings: Any) -> None:
+    settings.MAIL_ANSWERS_PER_HOUR = 2
+    states = [receive(_no_article(n, f"p{n}@example.org")).reason for n in range(3)]
+    assert states == ["no_article", "no_article", "answer_cap"]
+    assert len(send_all()) == 2
+
+
+def test_an_answer_to_our_help_reply_is_not_answered_again(article: Any) -> None:
+    asked = corpus("no_message_id.eml").replace(
+        b"please remove https://www.telegraph.co.uk/news/harbour-fire/", b"remove my photo"
+    )
+    first = receive(asked)
+    assert first.state == MailState.ANSWERED
+    (help_reply,) = send_all()
+    assert help_reply.extra_headers["Auto-Submitted"] == "auto-replied"  # no Message-ID to answer
+    assert "In-Reply-To" not in help_reply.extra_headers
+    auto = corpus("no_article.eml").replace(
+        b"MIME-Version",
+        f"In-Reply-To: {help_reply.extra_headers['Message-ID']}\r\nMIME-Version".encode(),
+    )
+    looped = receive(auto)
+    assert (looped.state, looped.reason) == (MailState.IGNORED, "auto_loop")
+    assert send_all() == []
+
+
+def test_a_raw_utf8_sender_domain_opens_a_case(article: Any) -> None:
+    raw = corpus("plain.eml").replace(
+        b"Anna Owner <anna@example.org>", "Anna <anna@müller.de>".encode()
+    )
+    message = receive(raw)
+    assert (message.state, message.sender) == (MailState.OPENED, "anna@xn--mller-kva.de")

@@ -175,3 +175,18 @@ def test_a_bad_setting_makes_mail_receive_ask_the_mta_to_try_again() -> None:
     assert run.stderr.startswith(b"configuration error: MAIL_MAX_BYTES")
     # Every other command still exits 2 on the same setting.
     assert _manage("check", MAIL_MAX_BYTES="not a number").returncode == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mail_receive_stores_a_message_with_a_nul_in_its_headers(article: Any) -> None:
+    raw = (
+        corpus("plain.eml")
+        .replace(b"<plain.", b"<a\x00b.")
+        .replace(b"Subject: Please remove", b"Subject: Please\x00remove")
+    )
+    run = _manage("mail_receive", stdin=raw)
+    assert run.returncode == 0, run.stderr  # never 75 for ever
+    message = InboundMessage.objects.get()
+    assert bytes(message.raw) == raw
+    assert (message.state, message.message_id) == (MailState.OPENED, "")
+    assert b"Please" not in run.stdout + run.stderr

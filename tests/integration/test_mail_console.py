@@ -133,3 +133,15 @@ def test_a_reviewer_dismisses_a_message(clients: dict[str, Client], broken: Inbo
     (event,) = AuditEvent.objects.filter(stream=broken.audit_stream(), action="mail.dismissed")
     assert event.actor.startswith("staff:")
     assert bytes(broken.raw)  # dismissed, never deleted
+
+
+def test_a_huge_messages_words_are_read_from_its_start_only(clients: dict[str, Client]) -> None:
+    filler = b"".join(b"line %d of a very long letter\r\n" % n for n in range(20_000))
+    raw = (CORPUS / "no_article.eml").read_bytes() + filler + b"THE LAST LINE\r\n"
+    stored = message_store(raw=raw, source="pipe").message
+    page = clients["reviewer"].get(reverse("admin:rights_inboundmessage_change", args=[stored.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "the first 256 KiB only" in body
+    assert "line 0 of a very long letter" in body
+    assert "THE LAST LINE" not in body

@@ -23,6 +23,9 @@ REFUSED = [
     ({"MAIL_MAX_BYTES": "999999999"}, "MAIL_MAX_BYTES must be at most 104857600"),
     ({"MAIL_RATE_PER_SENDER": "lots"}, "MAIL_RATE_PER_SENDER must be a rate such as 10/h"),
     ({"MAIL_POLL_INTERVAL": "0"}, "MAIL_POLL_INTERVAL must be at least 1"),
+    ({"MAIL_ANSWERS_PER_HOUR": "0"}, "MAIL_ANSWERS_PER_HOUR must be at least 1"),
+    ({"MAIL_ANSWERS_PER_HOUR": "many"}, "MAIL_ANSWERS_PER_HOUR must be a whole number"),
+    ({"MAIL_ANSWERS_PER_HOUR": "100001"}, "MAIL_ANSWERS_PER_HOUR must be at most 100000"),
     ({"MAIL_PROCESSED_FOLDER": '"; DELETE'}, "MAIL_PROCESSED_FOLDER must be a folder name"),
 ]
 

@@ -51,9 +51,11 @@ class Command(BaseCommand):
                 count = self._pass()
                 self.stdout.write(f"read {count} message(s)")
             except (MailboxError, DatabaseError) as exc:
+                # A database error's words may quote a value of the message: its type only.
+                said = str(exc) if isinstance(exc, MailboxError) else type(exc).__name__
                 if options["once"]:
-                    raise CommandError(f"mail_fetch: {exc}") from None
-                logger.warning("mail_fetch: %s; trying again later", exc)
+                    raise CommandError(f"mail_fetch: {said}") from None
+                logger.warning("mail_fetch: %s; trying again later", said)
                 close_old_connections()
             if options["once"]:
                 return
