@@ -3,7 +3,7 @@
 State never changes here by editing a field: state and status are read-only in every form, and
 records that services own (cases, targets, suppressions, the audit trail) are view-only.
 Every page and action checks a permission; the staff roles (groups `reviewer`, `lead`,
-`admin`) hold them (rights/admin/permissions.py, migration 0008).
+`admin`) hold them (rights/permissions.py names them; migration 0008 makes the groups).
 """
 
 from django.contrib import admin

@@ -17,16 +17,16 @@ from django.utils.html import format_html
 from rights import clock, sor_templates
 from rights.admin import queue
 from rights.admin.base import ViewOnlyAdmin, ViewOnlyInline, as_id
-from rights.admin.permissions import (
+from rights.deadlines import Rung
+from rights.errors import DomainError
+from rights.models import TakedownRequest, Target
+from rights.permissions import (
     ASSIGN_CASE,
     DECIDE_APPEAL,
     DECIDE_CASE,
     RESTORE_CASE,
     may_decide,
 )
-from rights.deadlines import Rung
-from rights.errors import DomainError
-from rights.models import TakedownRequest, Target
 from rights.selectors_review import CasePage, TargetRow, case_page
 from rights.services import abuse, review
 from rights.services.decisions import SorInput, sor_draft

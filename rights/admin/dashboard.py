@@ -20,9 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 
 from rights import selectors
-from rights.admin.permissions import VIEW_SLA_DASHBOARD
 from rights.admin.queue import duration_words
 from rights.deadlines import Rung
+from rights.permissions import VIEW_SLA_DASHBOARD
 
 # Colours that keep their contrast on the admin's white and read apart in greyscale too.
 BUCKET_COLOURS = ["#b00020", "#d9480f", "#e8890c", "#5c7cfa", "#4263eb", "#868e96"]

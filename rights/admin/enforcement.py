@@ -14,9 +14,9 @@ from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
 from rights.admin.base import ConsoleAdmin, ViewOnlyAdmin
-from rights.admin.permissions import RETRY_REMOVAL_EFFECT
 from rights.errors import DomainError
 from rights.models import LadderRung, Notification, RemovalEffect, Suppression, SweeperRun
+from rights.permissions import RETRY_REMOVAL_EFFECT
 from rights.services import effects
 from rights.services.suppression import check_rule_value, suppression_add, suppression_lift
 

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 
 from rights.admin.dashboard import URLs, site_urls_add
-from rights.admin.permissions import VIEW_SLA_DASHBOARD, may_decide
+from rights.permissions import VIEW_SLA_DASHBOARD, may_decide
 
 
 def lands_on_queue(user: object) -> bool:

@@ -14,8 +14,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from rights.admin.base import FORMFIELD_OVERRIDES
-from rights.admin.permissions import MANAGE_PARTNER_KEYS
 from rights.models import PartnerKey
+from rights.permissions import MANAGE_PARTNER_KEYS
 from rights.services.partner_keys import partner_key_create, partner_key_revoke
 
 # The request attribute that carries a new key's plaintext from save_model to the page that

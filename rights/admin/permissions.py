@@ -1,5 +1,5 @@
-"""The staff roles' permissions as the console uses them: their names (rights.permissions, the
-one list) and whom a case may be assigned to."""
+"""Whom a case may be assigned to: the staff whose roles may decide. The permissions' names are
+in rights.permissions, the one list every door checks."""
 
 from __future__ import annotations
 
@@ -9,36 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db.models import Q, QuerySet
 
-from rights.permissions import (
-    ASSIGN_CASE,
-    DECIDE_APPEAL,
-    DECIDE_CASE,
-    ERASE_REQUESTER,
-    MANAGE_PARTNER_KEYS,
-    RESTORE_CASE,
-    RETRY_REMOVAL_EFFECT,
-    RETRY_WEBHOOK_DELIVERY,
-    ROLES,
-    SUSPEND_REQUESTER,
-    VIEW_SLA_DASHBOARD,
-    may_decide,
-)
-
-__all__ = [
-    "ASSIGN_CASE",
-    "DECIDE_APPEAL",
-    "DECIDE_CASE",
-    "ERASE_REQUESTER",
-    "MANAGE_PARTNER_KEYS",
-    "RESTORE_CASE",
-    "RETRY_REMOVAL_EFFECT",
-    "RETRY_WEBHOOK_DELIVERY",
-    "ROLES",
-    "SUSPEND_REQUESTER",
-    "VIEW_SLA_DASHBOARD",
-    "deciders",
-    "may_decide",
-]
+__all__ = ["deciders"]
 
 
 def deciders() -> QuerySet[Any]:

@@ -40,6 +40,7 @@ from rights.admin.base import as_id
 from rights.deadlines import Rung
 from rights.errors import DomainError
 from rights.models import LadderRung, TakedownRequest, Target
+from rights.permissions import DECIDE_APPEAL, DECIDE_CASE, RESTORE_CASE
 from rights.services import review
 from rights.states import CLOSED_CASE_STATES, CaseState, TargetState, is_allowed
 
@@ -260,7 +261,7 @@ def decision_refusal(case: TakedownRequest, decision: Decision, user: Any) -> st
     page and a permission check per case; the services still check everything themselves."""
     label = CaseState(case.state).label.lower()
     if decision is RESTORE:
-        if not user.has_perm(perms.RESTORE_CASE):
+        if not user.has_perm(RESTORE_CASE):
             return "you may not restore content"
         if case.state not in (CaseState.REMOVED, CaseState.APPEALED):
             return (
@@ -273,7 +274,7 @@ def decision_refusal(case: TakedownRequest, decision: Decision, user: Any) -> st
             return "it removed nothing: there is nothing to restore"
         return None
     appeal = is_appeal(case)
-    if not user.has_perm(perms.DECIDE_APPEAL if appeal else perms.DECIDE_CASE):
+    if not user.has_perm(DECIDE_APPEAL if appeal else DECIDE_CASE):
         return "you may not decide appeals" if appeal else "you may not decide cases"
     if own_appeal(case, user):
         return "an appeal is decided by someone other than the first decider; ask a colleague"

@@ -21,9 +21,9 @@ from django.template.response import TemplateResponse
 from django.utils.translation import ngettext
 
 from rights.admin.base import ChangedFieldsOnlyAdmin, changed_fields
-from rights.admin.permissions import ERASE_REQUESTER, SUSPEND_REQUESTER
 from rights.errors import DomainError
 from rights.models import Requester
+from rights.permissions import ERASE_REQUESTER, SUSPEND_REQUESTER
 from rights.services import abuse, erasure
 from rights.services.requester import requester_edit
 from rights.states import CLOSED_CASE_STATES

@@ -18,9 +18,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from rights.admin.base import FORMFIELD_OVERRIDES, ViewOnlyAdmin
-from rights.admin.permissions import MANAGE_PARTNER_KEYS, RETRY_WEBHOOK_DELIVERY
 from rights.errors import DomainError
 from rights.models import Outlet, WebhookDelivery, WebhookEndpoint
+from rights.permissions import MANAGE_PARTNER_KEYS, RETRY_WEBHOOK_DELIVERY
 from rights.services import webhooks
 
 # Carries a new secret from save_model (or the rotate action) to the page that shows it: never

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from rights.admin.permissions import ROLES
+from rights.permissions import ROLES
 
 
 class Command(BaseCommand):
