@@ -11,8 +11,8 @@ every everyday spelling) through `POST /api/v1/clearance`, in-process through
 `suppression.publication_verdicts`, and by a raw indexed lookup of the same URLs in PostgreSQL
 (the exact-rule index only, one query), with the ratio in-process / raw.
 
-Runs against real PostgreSQL (database `rights_bench_api`, recreated) and real Redis (db 2,
-emptied before and after: the broker's queue and the throttle counters) through gunicorn with 2
+Runs against real PostgreSQL (database `rights_bench_api`, or BENCH_DATABASE; recreated) and
+real Redis (db 2, or BENCH_REDIS_URL; emptied before and after: the broker's queue and the throttle counters) through gunicorn with 2
 sync workers and the production settings (DEBUG off); the per-key throttle is raised out of the
 way. Clients: BENCH_CLIENTS threads (default 2, one per worker) on keep-alive connections.
 """
@@ -34,8 +34,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-DATABASE = "rights_bench_api"
-REDIS_URL = "redis://127.0.0.1:6379/2"
+DATABASE = os.environ.get("BENCH_DATABASE", "rights_bench_api")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
 CALLS = int(os.environ.get("BENCH_CALLS", "10"))
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
