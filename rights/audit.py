@@ -148,33 +148,104 @@ def append(
 
     Writers of the same stream serialise on its head row; different streams never contend.
     """
-    payload = check_data(data or {})
+    return append_many([Entry(stream=stream, actor=actor, action=action, data=data or {})])[0]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: `append_many` takes a list of them."""
+
+    stream: str
+    actor: str
+    action: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+def append_many(entries: Sequence[Entry]) -> list[AuditEvent]:
+    """Append `entries`, each to its stream in the order given, inside the caller's transaction
+    if there is one: three queries for any number of events in any number of streams.
+
+    Each stream's head row is taken (created for a new stream) and advanced by its count of
+    events in one statement, in the streams' name order, so two writers of the same streams
+    queue there, one at a time, and never deadlock; the chains cannot fork.
+    """
+    payloads = [check_data(entry.data) for entry in entries]
+    if not entries:
+        return []
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry.stream] = counts.get(entry.stream, 0) + 1
+    names = sorted(counts)
     with joined_atomic():
-        # Taking the next number locks the head row until commit: the stream's writers queue
-        # here, one at a time, and the chain cannot fork.
-        head = _take_next(stream)
-        if head is None:
-            AuditStream.objects.bulk_create(
-                [AuditStream(name=stream, seq=0, head_hash=GENESIS)], ignore_conflicts=True
+        heads = _take_many(names, [counts[name] for name in names])
+        # The database's clock: `audit_verify` compares it with its own to find events that no
+        # checkpoint covers, and a host's clock may be off.
+        moment = clock.now()
+        chains = {name: (seq - counts[name], prev) for name, (seq, prev) in heads.items()}
+        events = []
+        for entry, payload in zip(entries, payloads, strict=True):
+            last_seq, prev_hash = chains[entry.stream]
+            event = AuditEvent(
+                stream=entry.stream,
+                seq=last_seq + 1,
+                created_at=moment,
+                actor=entry.actor,
+                action=entry.action,
+                data=payload,
+                prev_hash=prev_hash,
             )
-            head = _take_next(stream)
-        assert head is not None
-        seq, prev_hash = head
-        event = AuditEvent(
-            stream=stream,
-            seq=seq,
-            # The database's clock: `audit_verify` compares it with its own to find events
-            # that no checkpoint covers, and a host's clock may be off.
-            created_at=clock.now(),
-            actor=actor,
-            action=action,
-            data=payload,
-            prev_hash=prev_hash,
+            event.hash = event_hash(event)
+            chains[entry.stream] = (event.seq, event.hash)
+            events.append(event)
+        AuditEvent.objects.bulk_create(events)
+        _set_heads({name: chains[name][1] for name in names})
+    return events
+
+
+def _take_many(names: list[str], counts: list[int]) -> dict[str, tuple[int, str]]:
+    """Advance each stream's sequence by its count (creating the streams not yet written):
+    each stream's new last number and the hash of its head before this append."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            heads = {}
+            for name, count in zip(names, counts, strict=True):
+                cursor.execute(
+                    "INSERT INTO rights_auditstream (name, seq, head_hash) VALUES (%s, 0, %s) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    [name, GENESIS],
+                )
+                cursor.execute(
+                    "UPDATE rights_auditstream SET seq = seq + %s WHERE name = %s "
+                    "RETURNING seq, head_hash",
+                    [count, name],
+                )
+                row = cursor.fetchone()
+                heads[name] = (int(row[0]), str(row[1]))
+            return heads
+        cursor.execute(
+            "INSERT INTO rights_auditstream AS s (name, seq, head_hash) "
+            "SELECT n, c, %s FROM unnest(%s::text[], %s::int[]) AS v(n, c) ORDER BY n "
+            "ON CONFLICT (name) DO UPDATE SET seq = s.seq + EXCLUDED.seq "
+            "RETURNING name, seq, head_hash",
+            [GENESIS, names, counts],
         )
-        event.hash = event_hash(event)
-        event.save(force_insert=True)
-        AuditStream.objects.filter(name=stream).update(head_hash=event.hash)
-    return event
+        return {str(name): (int(seq), str(head)) for name, seq, head in cursor.fetchall()}
+
+
+def _set_heads(heads: Mapping[str, str]) -> None:
+    """Record each stream's new head hash."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            for name, head in heads.items():
+                cursor.execute(
+                    "UPDATE rights_auditstream SET head_hash = %s WHERE name = %s", [head, name]
+                )
+            return
+        cursor.execute(
+            "UPDATE rights_auditstream AS s SET head_hash = v.h "
+            "FROM unnest(%s::text[], %s::text[]) AS v(n, h) WHERE s.name = v.n",
+            [list(heads), list(heads.values())],
+        )
 
 
 def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,17 +258,6 @@ def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
 def stream_head_seq(stream: str) -> int:
     """The sequence number of the newest event in `stream` (0 when it has none)."""
     return AuditStream.objects.filter(name=stream).values_list("seq", flat=True).first() or 0
-
-
-def _take_next(stream: str) -> tuple[int, str] | None:
-    """Advance the stream's sequence; the new number and the current head's hash."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE rights_auditstream SET seq = seq + 1 WHERE name = %s RETURNING seq, head_hash",
-            [stream],
-        )
-        row = cursor.fetchone()
-    return (int(row[0]), str(row[1])) if row is not None else None
 
 
 # --- The witness ---------------------------------------------------------------------------

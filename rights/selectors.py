@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -134,10 +135,19 @@ def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[T
     """One case `viewer` may see, with its targets and their items (two queries whatever the
     size), or None: another outlet's or another requester's case does not exist for them.
     Nor does a reference no case can have (too long, or with a NUL, which PostgreSQL refuses)."""
-    reference = reference.strip().upper()
-    if not reference or len(reference) > REFERENCE_MAX or "\x00" in reference:
-        return None
-    case = (
+    return cases_for(viewer=viewer, references=[reference]).get(reference.strip().upper())
+
+
+def cases_for(
+    *, viewer: Viewer, references: Sequence[str]
+) -> dict[str, tuple[TakedownRequest, list[Target]]]:
+    """`case_for` for many references, in the same two queries: by reference (upper case), the
+    cases `viewer` may see; the others are absent."""
+    wanted = {reference.strip().upper() for reference in references}
+    wanted = {r for r in wanted if r and len(r) <= REFERENCE_MAX and "\x00" not in r}
+    if not wanted:
+        return {}
+    cases = (
         cases_visible_to(viewer)
         .select_related("requester", "outlet")
         .prefetch_related(
@@ -146,10 +156,9 @@ def case_for(*, viewer: Viewer, reference: str) -> tuple[TakedownRequest, list[T
                 queryset=Target.objects.select_related("content_item").order_by("id"),
             )
         )
-        .filter(reference=reference)
-        .first()
+        .filter(reference__in=wanted)
     )
-    return (case, list(case.targets.all())) if case is not None else None
+    return {case.reference: (case, list(case.targets.all())) for case in cases}
 
 
 def case_by_status_link(reference: str) -> tuple[Viewer, TakedownRequest, list[Target]] | None:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions, status
@@ -154,6 +156,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             detail="A conflicting change was under way; nothing was written. Try again.",
         )
         return problem_response(503, body, headers={"Retry-After": "1"})
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = problem(
+            413,
+            code="body_too_large",
+            detail=(
+                f"The request's body is larger than the {limit:,} bytes accepted; send fewer "
+                "requests or URLs in one call."
+            ),
+        )
+        return problem_response(413, body)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)

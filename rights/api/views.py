@@ -37,8 +37,8 @@ from rights.api.errors import domain_problem, flatten, problem
 from rights.errors import DomainError
 from rights.models import Channel, PartnerKey
 from rights.presenters import Viewer, case_present
-from rights.selectors import case_for, cases_with_targets
-from rights.services.intake import Submission, takedown_submit
+from rights.selectors import case_for, cases_for, cases_with_targets
+from rights.services.intake import IntakeResult, Submission, takedown_submit, takedowns_submit
 from rights.services.requester import case_withdraw
 from rights.services.suppression import publication_verdicts
 from rights.states import CaseState
@@ -108,30 +108,24 @@ class PartnerView(APIView):
         case, targets = found
         return case_present(case, targets=targets, viewer=self.viewer(), now=now).as_dict()
 
-    def submit(
-        self, data: dict[str, Any], idempotency_key: str, now: datetime | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        """One request through intake: (201 or 200, the case) or raises DomainError. `now`
-        (the service's clock, for the answer's appeal window) may be read once per batch."""
+    def submission(self, data: dict[str, Any], idempotency_key: str) -> Submission:
+        """A validated request as intake takes it in, from this key's outlet."""
         key = self.request.auth
         assert isinstance(key, PartnerKey)
         contact = data["contact"]
-        result = takedown_submit(
-            submission=Submission(
-                channel=Channel.API,
-                outlet=key.outlet,
-                external_id=idempotency_key,
-                email=contact["email"],
-                name=contact["name"],
-                organisation=contact.get("organisation", ""),
-                basis=data["basis"],
-                urls=data.get("urls", ()),
-                whole_domain=data.get("whole_domain", ""),
-                explanation=data.get("explanation", ""),
-                statements=data["statements"],
-            )
+        return Submission(
+            channel=Channel.API,
+            outlet=key.outlet,
+            external_id=idempotency_key,
+            email=contact["email"],
+            name=contact["name"],
+            organisation=contact.get("organisation", ""),
+            basis=data["basis"],
+            urls=data.get("urls", ()),
+            whole_domain=data.get("whole_domain", ""),
+            explanation=data.get("explanation", ""),
+            statements=data["statements"],
         )
-        return (201 if result.created else 200), self.present(result.case.reference, now)
 
 
 class TakedownPagination(CursorPagination):
@@ -255,7 +249,11 @@ class TakedownsView(PartnerView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(s.TakedownInSerializer, request.data)
-        status_code, body = self.submit(data, request.headers.get("Idempotency-Key", ""))
+        result = takedown_submit(
+            submission=self.submission(data, request.headers.get("Idempotency-Key", ""))
+        )
+        status_code = 201 if result.created else 200
+        body = self.present(result.case.reference)
         return Response(
             body,
             status=status_code,
@@ -278,6 +276,7 @@ class TakedownBatchView(PartnerView):
             200: s.BatchOutSerializer,
             401: PROBLEM,
             403: PROBLEM,
+            413: PROBLEM,
             415: PROBLEM,
             422: PROBLEM,
             429: PROBLEM,
@@ -317,20 +316,33 @@ class TakedownBatchView(PartnerView):
                 }
             )
         now = clock.now()
-        results = []
+        results: list[dict[str, Any]] = []
+        submissions: list[tuple[dict[str, Any], Submission]] = []
         for index, item in enumerate(items):
             prefix = f"requests[{index}]"
             entry: dict[str, Any] = {"index": index}
+            results.append(entry)
             try:
                 data = _valid(s.BatchItemSerializer, item, prefix=prefix)
-                entry["status"], entry["case"] = self.submit(
-                    data, data.get("idempotency_key", ""), now
-                )
             except exceptions.ValidationError as exc:
                 entry["status"], entry["problem"] = _item_problem(exc)
-            except DomainError as error:
-                entry["status"], entry["problem"] = domain_problem(error, prefix=prefix)
-            results.append(entry)
+                continue
+            submissions.append((entry, self.submission(data, data.get("idempotency_key", ""))))
+        # The valid items go through intake together: each on its own, in one transaction.
+        outcomes = takedowns_submit([submission for _, submission in submissions])
+        shown = cases_for(
+            viewer=self.viewer(),
+            references=[o.case.reference for o in outcomes if isinstance(o, IntakeResult)],
+        )
+        viewer = self.viewer()
+        for (entry, _), outcome in zip(submissions, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                prefix = f"requests[{entry['index']}]"
+                entry["status"], entry["problem"] = domain_problem(outcome, prefix=prefix)
+                continue
+            case, targets = shown[outcome.case.reference]
+            entry["status"] = 201 if outcome.created else 200
+            entry["case"] = case_present(case, targets=targets, viewer=viewer, now=now).as_dict()
         return Response({"results": results})
 
 
@@ -390,6 +402,7 @@ class ClearanceView(PartnerView):
             200: s.ClearanceOutSerializer,
             401: PROBLEM,
             403: PROBLEM,
+            413: PROBLEM,
             415: PROBLEM,
             422: PROBLEM,
             429: PROBLEM,

@@ -10,7 +10,7 @@ decision's scope: what each URL's outcome is once the decision is carried out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -115,46 +115,92 @@ def sor_record(
 ) -> StatementOfReasons:
     """Write the decision's statement of reasons (checked by `sor_check` first) and audit it,
     inside the caller's transaction. `scope` is each target's id and its outcome."""
-    statement = sor_check(statement)
-    measure = measure_of(scope, restoring=restoring)
-    if whole_domain_removal and measure == Measure.NO_ACTION:
-        measure = Measure.REMOVAL  # the domain's rule removes what the case names, or will
-    rows = [[target_id, str(outcome)] for target_id, outcome in sorted(scope.items())]
+    record = SorRecord(
+        case=case,
+        scope=scope,
+        statement=statement,
+        decided_at=decided_at,
+        user_id=user_id,
+        actor=actor,
+        automated_decision=automated_decision,
+        restoring=restoring,
+        whole_domain_removal=whole_domain_removal,
+    )
+    return sor_record_many([record])[0]
+
+
+@dataclass(frozen=True)
+class SorRecord:
+    """One decision's statement of reasons to write: the arguments `sor_record` takes."""
+
+    case: TakedownRequest
+    scope: Mapping[int, str]
+    statement: SorInput
+    decided_at: datetime
+    user_id: int | None
+    actor: str
+    automated_decision: bool = False
+    restoring: bool = False
+    whole_domain_removal: bool = False
+
+
+def sor_record_many(records: Sequence[SorRecord]) -> list[StatementOfReasons]:
+    """`sor_record` for many decisions (a batch's trusted approvals), in constant queries: every
+    statement is checked before the first is written."""
+    checked = [replace(record, statement=sor_check(record.statement)) for record in records]
+    if not checked:
+        return []
+    rows = []
+    for record in checked:
+        measure = measure_of(record.scope, restoring=record.restoring)
+        if record.whole_domain_removal and measure == Measure.NO_ACTION:
+            measure = Measure.REMOVAL  # the domain's rule removes what the case names, or will
+        statement = record.statement
+        rows.append(
+            StatementOfReasons(
+                case=record.case,
+                round=record.case.appeal_round,
+                measure=measure,
+                scope=[
+                    [target_id, str(outcome)] for target_id, outcome in sorted(record.scope.items())
+                ],
+                ground=statement.ground,
+                facts=statement.facts,
+                reasons=statement.reasons,
+                automated_detection=False,
+                automated_decision=record.automated_decision,
+                redress=statement.redress,
+                decided_by_id=record.user_id,
+                decided_at=record.decided_at,
+            )
+        )
     with joined_atomic():
-        sor = StatementOfReasons.objects.create(
-            case=case,
-            round=case.appeal_round,
-            measure=measure,
-            scope=rows,
-            ground=statement.ground,
-            facts=statement.facts,
-            reasons=statement.reasons,
-            automated_detection=False,
-            automated_decision=automated_decision,
-            redress=statement.redress,
-            decided_by_id=user_id,
-            decided_at=decided_at,
+        StatementOfReasons.objects.bulk_create(rows)
+        audit.append_many(
+            [
+                audit.Entry(
+                    stream=record.case.audit_stream(),
+                    actor=record.actor,
+                    # Not a transition: no "to" key, so audit_verify's state check passes it by.
+                    action="case.statement_of_reasons",
+                    data={
+                        "statement": sor.pk,
+                        "round": record.case.appeal_round,
+                        "measure": sor.measure,
+                        "scope": sor.scope,
+                        # A ground of our own words is named; one the reviewer typed is digested.
+                        "ground": (
+                            sor.ground if sor.ground in sor_templates.GROUND_WORDS else None
+                        ),
+                        "ground_digest": audit.text_digest(sor.ground),
+                        "automated_decision": record.automated_decision,
+                        # Texts that may name people are kept as keyed digests only.
+                        "facts_digest": audit.text_digest(sor.facts),
+                        "reasons_digest": audit.text_digest(sor.reasons),
+                        "redress_digest": audit.text_digest(sor.redress),
+                    },
+                )
+                for record, sor in zip(checked, rows, strict=True)
+            ]
         )
-        audit.append(
-            stream=case.audit_stream(),
-            actor=actor,
-            # Not a transition: no "to" key, so audit_verify's state check passes it by.
-            action="case.statement_of_reasons",
-            data={
-                "statement": sor.pk,
-                "round": case.appeal_round,
-                "measure": measure,
-                "scope": rows,
-                # A ground of our own words is named; one the reviewer typed is digested.
-                "ground": (
-                    statement.ground if statement.ground in sor_templates.GROUND_WORDS else None
-                ),
-                "ground_digest": audit.text_digest(statement.ground),
-                "automated_decision": automated_decision,
-                # Texts that may name people are kept as keyed digests only.
-                "facts_digest": audit.text_digest(statement.facts),
-                "reasons_digest": audit.text_digest(statement.reasons),
-                "redress_digest": audit.text_digest(statement.redress),
-            },
-        )
-    return sor
+    return rows

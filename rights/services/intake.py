@@ -10,8 +10,10 @@ to the review queue, and a request naming nothing of ours is told so and closed.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,16 +24,29 @@ from rights.db import case_lock
 from rights.errors import DomainError
 from rights.models import Audience, Channel, ContentItem, Outlet, Requester, TakedownRequest, Target
 from rights.normalise import normalise_url
-from rights.services.decisions import sor_draft, sor_record
+from rights.services.decisions import SorRecord, sor_draft, sor_record_many
 from rights.services.intake_checks import CleanRequest, InvalidRequest, Submission, check_takedown
-from rights.services.notifications import notify
-from rights.services.scheduling import case_kick, case_schedule_expiry
-from rights.services.trust import decide_trust, items_of_domain, resolve_urls
+from rights.services.notifications import notify, notify_many
+from rights.services.scheduling import case_schedule_expiry, cases_kick
+from rights.services.trust import (
+    Trust,
+    decide_trust,
+    items_of_domain,
+    resolve_url_groups,
+    verified_domains,
+)
 from rights.statements import STATEMENTS_VERSION
 from rights.states import CLOSED_CASE_STATES, OPEN_TARGET_STATES, CaseState, TargetState
-from rights.workflow import transition
+from rights.workflow import Move, transition, transitions
 
-__all__ = ["IntakeResult", "InvalidRequest", "Submission", "takedown_confirm", "takedown_submit"]
+__all__ = [
+    "IntakeResult",
+    "InvalidRequest",
+    "Submission",
+    "takedown_confirm",
+    "takedown_submit",
+    "takedowns_submit",
+]
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: read out over a phone
 REFERENCE_PREFIX = "TD-"
@@ -66,17 +81,22 @@ def _channel_actor(channel: str, requester: Requester, outlet: Outlet | None, ac
     return requester.actor
 
 
-def _requester_for(clean: CleanRequest, *, verified: bool, now: datetime) -> Requester:
+def _requester_for(
+    clean: CleanRequest, *, verified: bool, now: datetime, known: Requester | None = None
+) -> Requester:
     """The requester, locked: intake serialises per requester, so two identical submissions
     cannot both open a case. Only a verified submission may change a verified requester's
-    name or organisation: anyone can type someone else's address into a form."""
-    requester, _ = Requester.objects.get_or_create(
-        email=clean.email, defaults={"name": clean.name, "organisation": clean.organisation}
-    )
-    # FOR NO KEY UPDATE: the row's key never changes, so the foreign-key checks of other
-    # transactions writing rows that point at this requester (FOR KEY SHARE) do not wait on it,
-    # nor deadlock with it.
-    requester = Requester.objects.select_for_update(no_key=True).get(pk=requester.pk)
+    name or organisation: anyone can type someone else's address into a form. `known` is the
+    same requester, already locked by this transaction (an earlier item of the batch)."""
+    requester = known
+    if requester is None:
+        requester, _ = Requester.objects.get_or_create(
+            email=clean.email, defaults={"name": clean.name, "organisation": clean.organisation}
+        )
+        # FOR NO KEY UPDATE: the row's key never changes, so the foreign-key checks of other
+        # transactions writing rows that point at this requester (FOR KEY SHARE) do not wait on
+        # it, nor deadlock with it.
+        requester = Requester.objects.select_for_update(no_key=True).get(pk=requester.pk)
     changed = []
     contact = (clean.name, clean.organisation)
     if (verified or requester.email_verified_at is None) and (
@@ -119,60 +139,98 @@ def _already_open(
     return merged
 
 
-def _route(
-    case: TakedownRequest, *, outlet: Outlet | None, email_verified: bool
-) -> TakedownRequest:
-    """A case whose clock has started goes to approval (trusted) or to the review queue; one
-    that names nothing of ours, under any spelling, is told so and closed."""
-    targets = list(case.targets.select_related("content_item"))
-    items = [t.content_item for t in targets if t.content_item is not None]
-    if not items and not case.whole_domain:
-        case = transition(
-            case,
-            CaseState.NOT_FOUND,
-            actor="system:intake",
-            data={"not_found": len(targets)},
-        )
-        notify(case=case, kind="not_found", audience=Audience.REQUESTER)
-        return case
-    trust = decide_trust(
-        items=items,
-        outlet=outlet,
-        email=case.requester.email,
-        email_verified=email_verified,
-        whole_domain=case.whole_domain,
+@dataclass(frozen=True)
+class _Routing:
+    """A case whose clock has just started, and what its routing needs to know."""
+
+    case: TakedownRequest
+    outlet: Outlet | None
+    email_verified: bool
+
+
+def _route(routings: Sequence[_Routing]) -> list[TakedownRequest]:
+    """Cases whose clock has started go to approval (trusted) or to the review queue; one that
+    names nothing of ours, under any spelling, is told so and closed. Constant queries for any
+    number of cases (the routed cases, in order)."""
+    if not routings:
+        return []
+    held: dict[int, list[Target]] = {}
+    case_ids = [r.case.pk for r in routings]
+    for target in (
+        Target.objects.filter(case_id__in=case_ids).select_related("content_item").order_by("pk")
+    ):
+        held.setdefault(target.case_id, []).append(target)
+    items_of = {
+        r.case.pk: [t.content_item for t in held.get(r.case.pk, []) if t.content_item is not None]
+        for r in routings
+    }
+    domains = verified_domains(
+        {item.outlet_id for items in items_of.values() for item in items if item.outlet_id}
     )
-    if trust is None:
-        case = transition(case, CaseState.IN_REVIEW, actor="system:intake")
-    else:
-        now = clock.now()
-        case = transition(
-            case,
-            CaseState.APPROVED,
-            actor="system:trust",
-            data=trust.as_data(),
-            update={"trusted": True, "decided_at": now},
+    moves: list[Move[TakedownRequest]] = []
+    trusted: dict[int, Trust] = {}
+    now = clock.now()
+    for routing in routings:
+        case, items = routing.case, items_of[routing.case.pk]
+        if not items and not case.whole_domain:
+            data: dict[str, object] = {"not_found": len(held.get(case.pk, []))}
+            moves.append(Move(case, CaseState.NOT_FOUND, actor="system:intake", data=data))
+            continue
+        trust = decide_trust(
+            items=items,
+            outlet=routing.outlet,
+            email=case.requester.email,
+            email_verified=routing.email_verified,
+            whole_domain=case.whole_domain,
+            domains=domains,
         )
-        # A decision by rule, with no person deciding: its statement of reasons says so.
-        sor_record(
-            case=case,
-            scope={
-                t.pk: TargetState.REMOVED if t.state in OPEN_TARGET_STATES else t.state
-                for t in targets
-            },
-            statement=sor_draft(
-                case, sor_templates.REMOVAL, now=now, targets=targets, automated=True
-            ),
-            decided_at=now,
-            user_id=None,
-            actor="system:trust",
-            automated_decision=True,
-            whole_domain_removal=bool(case.whole_domain),
+        if trust is None:
+            moves.append(Move(case, CaseState.IN_REVIEW, actor="system:intake"))
+            continue
+        trusted[case.pk] = trust
+        moves.append(
+            Move(
+                case,
+                CaseState.APPROVED,
+                actor="system:trust",
+                data=trust.as_data(),
+                update={"trusted": True, "decided_at": now},
+            )
         )
+    routed = transitions(moves)
+    # A decision by rule, with no person deciding: its statement of reasons says so.
+    sor_record_many(
+        [
+            SorRecord(
+                case=case,
+                scope={
+                    t.pk: TargetState.REMOVED if t.state in OPEN_TARGET_STATES else t.state
+                    for t in held.get(case.pk, [])
+                },
+                statement=sor_draft(
+                    case,
+                    sor_templates.REMOVAL,
+                    now=now,
+                    targets=held.get(case.pk, []),
+                    automated=True,
+                ),
+                decided_at=now,
+                user_id=None,
+                actor="system:trust",
+                automated_decision=True,
+                whole_domain_removal=bool(case.whole_domain),
+            )
+            for case in routed
+            if case.pk in trusted
+        ]
+    )
+    not_found = [case for case in routed if case.state == CaseState.NOT_FOUND]
+    running = [case for case in routed if case.state != CaseState.NOT_FOUND]
+    notify_many(cases=not_found, kind="not_found", audience=Audience.REQUESTER)
     # The clock is running: the requester hears so, and the deadline engine takes over.
-    notify(case=case, kind="received", audience=Audience.REQUESTER)
-    case_kick(case)
-    return case
+    notify_many(cases=running, kind="received", audience=Audience.REQUESTER)
+    cases_kick(running)
+    return routed
 
 
 def _clock_fields(now: datetime) -> dict[str, object]:
@@ -192,12 +250,21 @@ def _source_key(clean: CleanRequest, outlet: Outlet | None) -> str | None:
     return f"{clean.channel}:{scope}:{clean.external_id}"
 
 
-def _earlier_submission(source_key: str | None, digest: str) -> TakedownRequest | None:
+def _earlier_submissions(keys: Sequence[str | None]) -> dict[str, TakedownRequest]:
+    """The cases earlier submissions with these source keys made (one query)."""
+    wanted = {key for key in keys if key is not None}
+    if not wanted:
+        return {}
+    return {
+        case.source_key: case
+        for case in TakedownRequest.objects.filter(source_key__in=wanted)
+        if case.source_key is not None
+    }
+
+
+def _retry_of(earlier: TakedownRequest | None, digest: str) -> TakedownRequest | None:
     """The case a retry of this submission already made; refused if the id was used for
     another request (saying nothing of that request)."""
-    if source_key is None:
-        return None
-    earlier = TakedownRequest.objects.filter(source_key=source_key).first()
     if earlier is not None and earlier.request_digest != digest:
         raise IdempotencyConflict()
     return earlier
@@ -222,56 +289,144 @@ def takedown_submit(*, submission: Submission) -> IntakeResult:
     another case, and on a public door a suspended requester is answered as anyone else is:
     the case is refused at once and only the email to that address says why.
     """
-    clean = check_takedown(submission)
-    outlet = submission.outlet
-    if clean.channel == Channel.API and outlet is None:
-        raise DomainError("an API request needs the partner outlet it came from", field="outlet")
-    # Staff vouch for the address they enter and the web form's confirmation proves it. A
-    # partner's key proves which outlet sent the request, not who owns the address it names:
-    # for that address a partner is as unverified as anyone.
-    verified = submission.email_verified
-    source_key = _source_key(clean, outlet)
-    digest = clean.digest(outlet)
-    now = clock.now()
-    if submission.received_at is not None and submission.received_at < now:
-        now = submission.received_at  # received before intake read it: the clock started then
-    try:
-        with transaction.atomic():
-            requester = _requester_for(clean, verified=verified, now=now)
-            earlier = _earlier_submission(source_key, digest)
-            if earlier is not None:
-                return IntakeResult(case=earlier, created=False)
-            # Every check before the suspension is looked at, so that a public door refuses a
-            # suspended address's request exactly when it would refuse anyone's.
-            domain_items = _domain_items(clean)
-            if requester.suspended_at is not None:
-                if clean.channel not in PUBLIC_CHANNELS:
-                    raise DomainError(
-                        "requests from this address are suspended after repeated unfounded "
-                        "requests",
-                        field="email",
-                        code="requester_suspended",
-                    )
-                return IntakeResult(
-                    case=_refuse_suspended(clean, requester, outlet, source_key, digest, now),
-                    created=True,
-                )
-            return _open_case(
-                clean,
-                domain_items=domain_items,
-                submission=submission,
-                requester=requester,
-                verified=verified,
-                source_key=source_key,
-                digest=digest,
-                now=now,
+    outcome = takedowns_submit([submission])[0]
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A submission that passed the checks, with what intake works out before writing."""
+
+    index: int
+    submission: Submission
+    clean: CleanRequest
+    source_key: str | None
+    digest: str
+
+    @classmethod
+    def of(cls, index: int, submission: Submission) -> _Checked:
+        clean = check_takedown(submission)
+        outlet = submission.outlet
+        if clean.channel == Channel.API and outlet is None:
+            raise DomainError(
+                "an API request needs the partner outlet it came from", field="outlet"
             )
-    except _SourceTaken:
-        # A concurrent first submission with the same id committed while this one was being
-        # written: it is the case to return, if it is the same request.
-        earlier = _earlier_submission(source_key, digest)
-        assert earlier is not None
-        return IntakeResult(case=earlier, created=False)
+        return cls(
+            index=index,
+            submission=submission,
+            clean=clean,
+            source_key=_source_key(clean, outlet),
+            digest=clean.digest(outlet),
+        )
+
+    @property
+    def email_verified(self) -> bool:
+        return self.submission.email_verified
+
+    def started(self, now: datetime) -> datetime:
+        """When the clock starts: now, or when the door received it if that was earlier."""
+        received = self.submission.received_at
+        return received if received is not None and received < now else now
+
+
+@dataclass
+class _Plan:
+    """A new case to write: everything decided, nothing written yet."""
+
+    checked: _Checked
+    requester: Requester
+    now: datetime
+    awaiting: bool
+    fresh: dict[str, ContentItem | None]
+    merged: dict[str, str]
+    case: TakedownRequest | None = None
+    targets: list[Target] = field(default_factory=list)
+
+
+Outcome = IntakeResult | DomainError
+
+
+def takedowns_submit(submissions: Sequence[Submission]) -> list[Outcome]:
+    """Take many requests in at once (a partner's batch): for each, in order, its
+    `IntakeResult` or the `DomainError` that refused it. Each is handled on its own: one that is
+    refused writes nothing and sinks nothing. The rest are written in one transaction, in a
+    constant number of queries for all their new cases (a few more per requester).
+
+    Submissions of one batch are not merged with each other; two with the same external id
+    are one case, as a retry is.
+    """
+    outcomes: list[Outcome | None] = [None] * len(submissions)
+    checked: list[_Checked] = []
+    for index, submission in enumerate(submissions):
+        try:
+            checked.append(_Checked.of(index, submission))
+        except DomainError as error:
+            outcomes[index] = error
+    if checked:
+        with transaction.atomic():
+            _take_in(checked, outcomes)
+    assert all(outcome is not None for outcome in outcomes)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _take_in(checked: list[_Checked], outcomes: list[Outcome | None]) -> None:
+    """Plan each submission (its requester locked), then write the new cases together."""
+    now = clock.now()
+    earlier = _earlier_submissions([item.source_key for item in checked])
+    resolved = dict(
+        zip(
+            (item.index for item in checked),
+            resolve_url_groups([item.clean.urls for item in checked]),
+            strict=True,
+        )
+    )
+    first: list[_Checked] = []
+    again: list[_Checked] = []
+    keys: set[str] = set()
+    for item in checked:
+        # The same id twice in one batch: the second is the first's retry, taken in after it.
+        (again if item.source_key in keys else first).append(item)
+        if item.source_key is not None:
+            keys.add(item.source_key)
+    requesters: dict[str, Requester] = {}
+    plans: list[_Plan] = []
+    # Requesters are locked in address order: two batches naming the same ones never deadlock.
+    for item in sorted(first, key=lambda c: c.clean.email):
+        try:
+            # Each on its own: one refused rolls back to here, and writes nothing.
+            with transaction.atomic():
+                requester = _requester_for(
+                    item.clean,
+                    verified=item.email_verified,
+                    now=item.started(now),
+                    known=requesters.pop(item.clean.email, None),
+                )
+                retry = _retry_of(earlier.get(item.source_key or ""), item.digest)
+                plan = (
+                    IntakeResult(case=retry, created=False)
+                    if retry is not None
+                    else _plan(item, requester, resolved[item.index], now=item.started(now))
+                )
+        except DomainError as error:
+            outcomes[item.index] = error
+            continue
+        except _SourceTaken:
+            outcomes[item.index] = _taken(item)
+            continue
+        requesters[item.clean.email] = requester
+        if isinstance(plan, IntakeResult):
+            outcomes[item.index] = plan
+        else:
+            plans.append(plan)
+    for plan in _open_cases(sorted(plans, key=lambda p: p.checked.index), outcomes):
+        assert plan.case is not None
+        outcomes[plan.checked.index] = IntakeResult(
+            case=plan.case, created=True, merged=sorted(plan.merged.items())
+        )
+    if again:
+        _take_in(again, outcomes)
 
 
 def _domain_items(clean: CleanRequest) -> list[ContentItem]:
@@ -296,21 +451,30 @@ def _domain_items(clean: CleanRequest) -> list[ContentItem]:
     return items
 
 
-def _open_case(
-    clean: CleanRequest,
-    *,
-    domain_items: list[ContentItem],
-    submission: Submission,
+def _plan(
+    item: _Checked,
     requester: Requester,
-    verified: bool,
-    source_key: str | None,
-    digest: str,
+    resolved: dict[str, ContentItem | None],
+    *,
     now: datetime,
-) -> IntakeResult:
-    outlet = submission.outlet
-    resolved = resolve_urls(clean.urls)
+) -> _Plan | IntakeResult:
+    """What to write for one submission, or its result when it opens no new case (a
+    suspended requester's refusal, a repeat of open cases). Raises DomainError."""
+    clean, submission = item.clean, item.submission
+    # Every check before the suspension is looked at, so that a public door refuses a
+    # suspended address's request exactly when it would refuse anyone's.
+    domain_items = _domain_items(clean)
+    if requester.suspended_at is not None:
+        if clean.channel not in PUBLIC_CHANNELS:
+            raise DomainError(
+                "requests from this address are suspended after repeated unfounded requests",
+                field="email",
+                code="requester_suspended",
+            )
+        return IntakeResult(case=_refuse_suspended(item, requester, now), created=True)
+    resolved = dict(resolved)
     if domain_items:
-        known = {item.pk for item in resolved.values() if item is not None}
+        known = {found.pk for found in resolved.values() if found is not None}
         for domain_item in domain_items:
             if domain_item.pk not in known:
                 resolved.setdefault(normalise_url(domain_item.source_url), domain_item)
@@ -318,13 +482,14 @@ def _open_case(
     # Two URLs for one article (our copy and its source) make one target.
     unique: dict[str, ContentItem | None] = {}
     claimed: set[int] = set()
-    for url, item in resolved.items():
-        if item is not None and item.pk in claimed:
+    for url, found in resolved.items():
+        if found is not None and found.pk in claimed:
             continue
-        unique[url] = item
-        if item is not None:
-            claimed.add(item.pk)
-    awaiting = clean.channel == Channel.WEB and not submission.email_verified
+        unique[url] = found
+        if found is not None:
+            claimed.add(found.pk)
+    verified = submission.email_verified
+    awaiting = clean.channel == Channel.WEB and not verified
     # Only a verified sender's request is folded into their open cases (and told their
     # references): anyone can type someone else's address. A whole-domain request is never
     # folded in: even when earlier cases hold every article there today, only this case
@@ -334,68 +499,92 @@ def _open_case(
         if verified and not clean.whole_domain
         else {}
     )
-    fresh = {url: item for url, item in unique.items() if url not in merged}
-    actor_name = _channel_actor(clean.channel, requester, outlet, submission.actor)
+    fresh = {url: found for url, found in unique.items() if url not in merged}
     if not fresh:
         # Requester, then case, then its stream: the order takedown_confirm takes them in.
         held = TakedownRequest.objects.get(reference=next(iter(merged.values())))
         case = case_lock(held.pk)
         audit.append(
             stream=case.audit_stream(),
-            actor=actor_name,
+            actor=_channel_actor(clean.channel, requester, submission.outlet, submission.actor),
             action="case.repeat_received",
             data={"channel": clean.channel, "urls": len(merged)},
         )
         return IntakeResult(case=case, created=False, merged=sorted(merged.items()))
+    return _Plan(
+        checked=item, requester=requester, now=now, awaiting=awaiting, fresh=fresh, merged=merged
+    )
 
-    state = CaseState.AWAITING_CONFIRMATION if awaiting else CaseState.OPEN
-    extra: dict[str, object] = (
-        {"confirm_by": now + timedelta(seconds=settings.CONFIRMATION_WINDOW)}
-        if awaiting
-        else _clock_fields(now)
-    )
-    case = _create_case(
-        clean=clean,
-        requester=requester,
-        outlet=outlet,
-        state=state,
-        now=now,
-        source_key=source_key,
-        digest=digest,
-        extra=extra,
-    )
-    targets = Target.objects.bulk_create(
+
+def _open_cases(plans: list[_Plan], outcomes: list[Outcome | None]) -> list[_Plan]:
+    """Write the planned cases, their targets and events, and route them; the plans whose case
+    was written (another's may turn out to be a retry after all: its outcome is set)."""
+    opened = _create_cases(plans, outcomes)
+    if not opened:
+        return []
+    made = Target.objects.bulk_create(
         Target(
-            case=case,
+            case=plan.case,
             url=url,
-            content_item=item,
-            state=TargetState.PENDING if item is not None else TargetState.NOT_FOUND,
-            outcome_at=None if item is not None else now,
+            content_item=found,
+            state=TargetState.PENDING if found is not None else TargetState.NOT_FOUND,
+            outcome_at=None if found is not None else plan.now,
         )
-        for url, item in fresh.items()
+        for plan in opened
+        for url, found in plan.fresh.items()
     )
-    _audit_received(case, clean, requester, outlet, actor_name, targets, merged)
-    if awaiting:
-        # The clock waits for the address to be proved: the mail holds the confirmation link.
-        notify(case=case, kind="confirm", audience=Audience.REQUESTER)
+    position = 0
+    for plan in opened:
+        plan.targets = made[position : position + len(plan.fresh)]
+        position += len(plan.fresh)
+    audit.append_many([_received(plan) for plan in opened])
+    # The clock waits for the address to be proved: the mail holds the confirmation link.
+    awaiting = [plan.case for plan in opened if plan.awaiting and plan.case is not None]
+    notify_many(cases=awaiting, kind="confirm", audience=Audience.REQUESTER)
+    for case in awaiting:
         case_schedule_expiry(case)
-    else:
-        case = _route(case, outlet=outlet, email_verified=submission.email_verified)
-    return IntakeResult(case=case, created=True, merged=sorted(merged.items()))
+    routed = iter(
+        _route(
+            [
+                _Routing(plan.case, plan.checked.submission.outlet, plan.checked.email_verified)
+                for plan in opened
+                if not plan.awaiting and plan.case is not None
+            ]
+        )
+    )
+    for plan in opened:
+        if not plan.awaiting:
+            plan.case = next(routed)
+    return opened
 
 
-def _audit_received(
+def _received(plan: _Plan) -> audit.Entry:
+    """The case's first event: how it came in, and what it names."""
+    case, clean = plan.case, plan.checked.clean
+    assert case is not None
+    return _received_entry(
+        case,
+        clean,
+        plan.requester,
+        plan.checked.submission,
+        targets=plan.targets,
+        merged=plan.merged,
+    )
+
+
+def _received_entry(
     case: TakedownRequest,
     clean: CleanRequest,
     requester: Requester,
-    outlet: Outlet | None,
-    actor: str,
+    submission: Submission,
+    *,
     targets: list[Target],
     merged: dict[str, str],
-) -> None:
-    audit.append(
+) -> audit.Entry:
+    outlet = submission.outlet
+    return audit.Entry(
         stream=case.audit_stream(),
-        actor=actor,
+        actor=_channel_actor(clean.channel, requester, outlet, submission.actor),
         action="case.received",
         data={
             "id": case.pk,
@@ -418,27 +607,12 @@ def _audit_received(
     )
 
 
-def _refuse_suspended(
-    clean: CleanRequest,
-    requester: Requester,
-    outlet: Outlet | None,
-    source_key: str | None,
-    digest: str,
-    now: datetime,
-) -> TakedownRequest:
+def _refuse_suspended(item: _Checked, requester: Requester, now: datetime) -> TakedownRequest:
     """A suspended requester at a public door: the case is recorded and refused at once, and
     only the email to that address says why (the door shows what it shows everyone)."""
-    case = _create_case(
-        clean=clean,
-        requester=requester,
-        outlet=outlet,
-        state=CaseState.OPEN,
-        now=now,
-        source_key=source_key,
-        digest=digest,
-        extra={},
-    )
-    _audit_received(case, clean, requester, outlet, requester.actor, [], {})
+    case = _create_case(item, requester, state=CaseState.OPEN, now=now, extra={})
+    received = _received_entry(case, item.clean, requester, item.submission, targets=[], merged={})
+    audit.append_many([replace(received, actor=requester.actor)])
     case = transition(
         case,
         CaseState.REJECTED,
@@ -450,40 +624,95 @@ def _refuse_suspended(
     return case
 
 
+def _new_case(
+    item: _Checked, requester: Requester, *, state: str, now: datetime, extra: dict[str, object]
+) -> TakedownRequest:
+    clean = item.clean
+    return TakedownRequest(
+        reference=_new_reference(),
+        channel=clean.channel,
+        source_key=item.source_key,
+        request_digest=item.digest,
+        requester=requester,
+        outlet=item.submission.outlet,
+        basis=clean.basis,
+        explanation=clean.explanation,
+        statements=list(clean.statements),
+        statements_version=STATEMENTS_VERSION if clean.statements else "",
+        whole_domain=clean.whole_domain,
+        state=state,
+        received_at=now,
+        **extra,
+    )
+
+
+def _opening(plan: _Plan) -> dict[str, Any]:
+    """How a planned case starts: waiting for its requester's confirmation, or with its clock
+    running."""
+    if plan.awaiting:
+        return {
+            "state": CaseState.AWAITING_CONFIRMATION,
+            "extra": {"confirm_by": plan.now + timedelta(seconds=settings.CONFIRMATION_WINDOW)},
+        }
+    return {"state": CaseState.OPEN, "extra": _clock_fields(plan.now)}
+
+
+def _create_cases(plans: list[_Plan], outcomes: list[Outcome | None]) -> list[_Plan]:
+    """Insert the plans' cases, all in one statement; should one collide (a concurrent first
+    submission with the same id committed meanwhile, or, about one in 10^10, a reference drawn
+    twice), one at a time, each collision handled as it must be. The plans whose case was
+    written; the others' outcomes are set."""
+    if not plans:
+        return []
+    cases = [_new_case(p.checked, p.requester, now=p.now, **_opening(p)) for p in plans]
+    try:
+        with transaction.atomic():
+            TakedownRequest.objects.bulk_create(cases)
+    except IntegrityError:
+        pass
+    else:
+        for plan, case in zip(plans, cases, strict=True):
+            plan.case = case
+        return plans
+    opened = []
+    for plan in plans:
+        try:
+            plan.case = _create_case(plan.checked, plan.requester, now=plan.now, **_opening(plan))
+        except _SourceTaken:
+            outcomes[plan.checked.index] = _taken(plan.checked)
+        except DomainError as error:
+            outcomes[plan.checked.index] = error
+        else:
+            opened.append(plan)
+    return opened
+
+
+def _taken(item: _Checked) -> Outcome:
+    """A concurrent first submission with the same id committed while this one was being
+    written: it is the case to return, if it is the same request."""
+    try:
+        taken = _earlier_submissions([item.source_key]).get(item.source_key or "")
+        earlier = _retry_of(taken, item.digest)
+    except DomainError as error:
+        return error
+    assert earlier is not None
+    return IntakeResult(case=earlier, created=False)
+
+
 class _SourceTaken(Exception):
     """Another transaction committed a case with this submission's source key first."""
 
 
 def _create_case(
-    *,
-    clean: CleanRequest,
-    requester: Requester,
-    outlet: Outlet | None,
-    state: str,
-    now: datetime,
-    source_key: str | None,
-    digest: str,
-    extra: dict[str, object],
+    item: _Checked, requester: Requester, *, state: str, now: datetime, extra: dict[str, object]
 ) -> TakedownRequest:
+    source_key = item.source_key
     for _attempt in range(5):
+        case = _new_case(item, requester, state=state, now=now, extra=extra)
         try:
             with transaction.atomic():
-                return TakedownRequest.objects.create(
-                    reference=_new_reference(),
-                    channel=clean.channel,
-                    source_key=source_key,
-                    request_digest=digest,
-                    requester=requester,
-                    outlet=outlet,
-                    basis=clean.basis,
-                    explanation=clean.explanation,
-                    statements=list(clean.statements),
-                    statements_version=STATEMENTS_VERSION if clean.statements else "",
-                    whole_domain=clean.whole_domain,
-                    state=state,
-                    received_at=now,
-                    **extra,
-                )
+                case.save(force_insert=True)
+                return case
         except IntegrityError:
             if source_key is not None and (
                 TakedownRequest.objects.filter(source_key=source_key).exists()
@@ -518,4 +747,4 @@ def takedown_confirm(*, case: TakedownRequest) -> TakedownRequest:
         if requester.email_verified_at is None:
             requester.email_verified_at = now
             requester.save(update_fields=["email_verified_at"])
-        return _route(case, outlet=case.outlet, email_verified=True)
+        return _route([_Routing(case, case.outlet, email_verified=True)])[0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -29,10 +29,10 @@ from django.urls import reverse
 
 from rights import audit, clock, links, redress
 from rights.deadlines import duration_words, retry_backoff
-from rights.dispatch import enqueue
 from rights.models import (
     Audience,
     AuditEvent,
+    AuditStream,
     InboundMessage,
     MailState,
     Notification,
@@ -41,8 +41,8 @@ from rights.models import (
     Transport,
 )
 from rights.services import webhooks
+from rights.services.outbox import outbox_add
 from rights.states import TargetState
-from rights.task_names import TaskName
 
 logger = logging.getLogger(__name__)
 
@@ -98,51 +98,68 @@ def notify(*, case: TakedownRequest, kind: str, audience: str, key_suffix: str =
     `key_suffix` names the occurrence instead, for messages with no event of their own (the
     n-th reminder, say).
     """
+    return notify_many(cases=[case], kind=kind, audience=audience, key_suffix=key_suffix)[0]
+
+
+def notify_many(
+    *, cases: Sequence[TakedownRequest], kind: str, audience: str, key_suffix: str = ""
+) -> list[bool]:
+    """`notify` for the same event of many cases (a batch's), in constant queries: for each
+    case, in order, whether its message is new."""
     if kind not in SUBJECTS and audience != Audience.PARTNER:
         raise ValueError(f"no message for {kind!r}")
-    occurrence = key_suffix or f"e{audit.stream_head_seq(case.audit_stream())}"
+    if not cases:
+        return []
+    heads = dict(
+        AuditStream.objects.filter(name__in=[case.audit_stream() for case in cases]).values_list(
+            "name", "seq"
+        )
+    )
+    occurrences = [key_suffix or f"e{heads.get(case.audit_stream(), 0)}" for case in cases]
     # Every event anyone is told of is also the filing partner's, when a partner's API filed the
     # case: here, once, rather than at each step that notifies. An event only the partner hears
     # of (a staff approval) is notified to Audience.PARTNER alone.
-    partner_told = webhooks.event_record(case=case, kind=kind, occurrence=occurrence)
+    partner_told = webhooks.events_record(cases=cases, kind=kind, occurrences=occurrences)
     if audience == Audience.PARTNER:
-        return partner_told > 0
-    if audience == Audience.REQUESTER and (
-        Requester.objects.filter(pk=case.requester_id, erased_at__isnull=False).exists()
-    ):
-        return False  # an erased requester has no address to write to
-    notification, created = Notification.objects.get_or_create(
-        key=f"{case.reference}:{kind}:{audience}:{occurrence}",
-        defaults={
-            "kind": kind,
-            "audience": audience,
-            "case": case,
-            "transport": Transport.EMAIL,
-            "next_attempt_at": clock.now(),
-        },
-    )
-    if created:
-        enqueue(TaskName.NOTIFICATION_SEND, notification.pk)
-    return created
+        return [partner_told > 0] * len(cases)
+    erased: set[int] = set()
+    if audience == Audience.REQUESTER:
+        # An erased requester has no address to write to.
+        erased = set(
+            Requester.objects.filter(
+                pk__in={case.requester_id for case in cases}, erased_at__isnull=False
+            ).values_list("pk", flat=True)
+        )
+    now = clock.now()
+    rows = {
+        case.pk: Notification(
+            key=f"{case.reference}:{kind}:{audience}:{occurrence}",
+            kind=kind,
+            audience=audience,
+            case=case,
+            transport=Transport.EMAIL,
+            next_attempt_at=now,
+        )
+        for case, occurrence in zip(cases, occurrences, strict=True)
+        if case.requester_id not in erased
+    }
+    added = {row.key for row in outbox_add(list(rows.values()))}
+    return [case.pk in rows and rows[case.pk].key in added for case in cases]
 
 
 def notify_inbound(*, inbound: InboundMessage, kind: str) -> bool:
     """Put one answer to an inbound message (that made no case) in the outbox, once."""
     if kind not in ABOUT_INBOUND:
         raise ValueError(f"no message about an inbound message for {kind!r}")
-    notification, created = Notification.objects.get_or_create(
+    row = Notification(
         key=f"mail:{inbound.pk}:{kind}",
-        defaults={
-            "kind": kind,
-            "audience": Audience.REQUESTER,
-            "inbound": inbound,
-            "transport": Transport.EMAIL,
-            "next_attempt_at": clock.now(),
-        },
+        kind=kind,
+        audience=Audience.REQUESTER,
+        inbound=inbound,
+        transport=Transport.EMAIL,
+        next_attempt_at=clock.now(),
     )
-    if created:
-        enqueue(TaskName.NOTIFICATION_SEND, notification.pk)
-    return created
+    return bool(outbox_add([row]))
 
 
 def outgoing_message_id(notification: Notification) -> str:

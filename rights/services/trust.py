@@ -5,13 +5,14 @@ for them. Reads only; intake writes what they decide.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 
+from rights.db import AnyOf
 from rights.models import ContentItem, Outlet, OutletDomain, RightsContact
 from rights.normalise import article_key, base_host, domain_within, host_of, spellings
 
@@ -39,13 +40,34 @@ def resolve_urls(urls: Sequence[str]) -> dict[str, ContentItem | None]:
     URL maps to one copy and each other copy is added under its own source URL, so that no copy
     the request names is left up.
     """
+    return resolve_url_groups([urls])[0]
+
+
+def resolve_url_groups(groups: Sequence[Sequence[str]]) -> list[dict[str, ContentItem | None]]:
+    """`resolve_urls` for each group of URLs (each request of a batch), in the same two
+    queries for all of them."""
+    urls = {url for group in groups for url in group}
     slugs = {url: slug for url in urls if (slug := _public_slug(url)) is not None}
-    by_slug = {i.slug: i for i in ContentItem.objects.filter(slug__in=slugs.values())}
-    sources = [url for url in urls if url not in slugs]
-    candidates = {spelling for url in sources for spelling in spellings(url)}
+    by_slug = (
+        {i.slug: i for i in ContentItem.objects.filter(slug__in=set(slugs.values()))}
+        if slugs
+        else {}
+    )
+    candidates = {spelling for url in urls if url not in slugs for spelling in spellings(url)}
     by_key: dict[str, list[ContentItem]] = {}
-    for item in ContentItem.objects.filter(source_url__in=candidates).order_by("pk"):
-        by_key.setdefault(article_key(item.source_url), []).append(item)
+    if candidates:
+        spelled = AnyOf(F("source_url"), sorted(candidates))
+        for item in ContentItem.objects.filter(spelled).order_by("pk"):
+            by_key.setdefault(article_key(item.source_url), []).append(item)
+    return [_resolved(group, slugs, by_slug, by_key) for group in groups]
+
+
+def _resolved(
+    urls: Sequence[str],
+    slugs: dict[str, str],
+    by_slug: dict[str, ContentItem],
+    by_key: dict[str, list[ContentItem]],
+) -> dict[str, ContentItem | None]:
     resolved: dict[str, ContentItem | None] = {}
     extra: dict[str, ContentItem] = {}
     for url in urls:
@@ -98,6 +120,19 @@ def _domain_shared(domain: str, outlet_ids: set[int]) -> bool:
     )
 
 
+def verified_domains(outlet_ids: Iterable[int]) -> dict[int, list[OutletDomain]]:
+    """Each outlet's verified domains (one query), for `decide_trust`."""
+    verified: dict[int, list[OutletDomain]] = {}
+    wanted = set(outlet_ids)
+    if not wanted:
+        return verified
+    for domain in (
+        OutletDomain.objects.filter(VERIFIED).filter(outlet_id__in=wanted).select_related("outlet")
+    ):
+        verified.setdefault(domain.outlet_id, []).append(domain)
+    return verified
+
+
 def decide_trust(
     *,
     items: Sequence[ContentItem],
@@ -105,6 +140,7 @@ def decide_trust(
     email: str,
     email_verified: bool,
     whole_domain: str = "",
+    domains: Mapping[int, list[OutletDomain]] | None = None,
 ) -> Trust | None:
     """Whether this request is trusted (DESIGN.md "Trust"), and why; None sends it to review.
 
@@ -117,6 +153,7 @@ def decide_trust(
       that, so its mailbox holders speak for nobody.
     One item the requester cannot vouch for sends the whole case to review. Domains match
     exactly or as subdomains, never as a mere suffix, and no public suffix is ever verified.
+    `domains` is `verified_domains` of the items' outlets, when already read for a batch.
     """
     if not items or any(item.outlet_id is None for item in items):
         return None  # nothing, or an item of nobody's
@@ -125,13 +162,7 @@ def decide_trust(
         # The domain rule covers tomorrow's articles too, whoever publishes them: another
         # outlet's verified domain under it is not this requester's to take down.
         return None
-    verified: dict[int, list[OutletDomain]] = {}
-    for domain in (
-        OutletDomain.objects.filter(VERIFIED)
-        .filter(outlet_id__in=outlet_ids)
-        .select_related("outlet")
-    ):
-        verified.setdefault(domain.outlet_id, []).append(domain)
+    verified = domains if domains is not None else verified_domains(outlet_ids)
 
     def owning_domain(item: ContentItem) -> OutletDomain | None:
         return next(

@@ -29,6 +29,7 @@ import json
 import logging
 import secrets
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,7 @@ from rights.models import (
     Outlet,
     StatementOfReasons,
     TakedownRequest,
+    Target,
     Transport,
     WebhookDelivery,
     WebhookDeliveryState,
@@ -57,6 +59,7 @@ from rights.models import (
 from rights.presenters import Viewer, case_present, iso
 from rights.removal import RemovalFailed
 from rights.removal.webhook import http_post
+from rights.services.outbox import outbox_add
 from rights.states import CaseState
 from rights.task_names import TaskName
 
@@ -311,10 +314,14 @@ def _statement(case: TakedownRequest) -> dict[str, Any] | None:
     }
 
 
-def event_payload(case: TakedownRequest, event_type: str, now: datetime) -> dict[str, Any]:
+def event_payload(
+    case: TakedownRequest, event_type: str, now: datetime, targets: list[Target] | None = None
+) -> dict[str, Any]:
     """The body of one event: the case as its partner sees it through the API (reference,
-    state, each URL's state, deadline, decision), no requester's details."""
-    targets = list(case.targets.select_related("content_item").order_by("pk"))
+    state, each URL's state, deadline, decision), no requester's details. `targets`: the
+    case's, with their items, in key order, when already read."""
+    if targets is None:
+        targets = list(case.targets.select_related("content_item").order_by("pk"))
     outlet = Outlet(pk=case.outlet_id)
     data = case_present(case, targets=targets, viewer=Viewer.partner(outlet)).as_dict()
     if event_type == "case.rejected":
@@ -326,42 +333,72 @@ def event_record(*, case: TakedownRequest, kind: str, occurrence: str) -> int:
     """Put the partner's deliveries for this event in the outbox (in the caller's transaction);
     how many were new. Only for cases a partner's API filed, and only while it has an endpoint.
     `occurrence` names the event as the outbox's own key does, so a repeat adds nothing."""
+    return events_record(cases=[case], kind=kind, occurrences=[occurrence])
+
+
+def events_record(
+    *, cases: Sequence[TakedownRequest], kind: str, occurrences: Sequence[str]
+) -> int:
+    """`event_record` for the same event of many cases (`occurrences` in the same order), in
+    constant queries."""
     event_type = EVENTS.get(kind)
-    outlet_id = case.outlet_id
-    if event_type is None or case.channel != Channel.API or outlet_id is None:
+    if event_type is None:
         return 0
-    if not WebhookEndpoint.objects.filter(outlet_id=outlet_id).exists():
+    filed = {
+        case.pk: occurrence
+        for case, occurrence in zip(cases, occurrences, strict=True)
+        if case.channel == Channel.API and case.outlet_id is not None
+    }
+    if not filed:
         return 0
-    fresh = TakedownRequest.objects.get(pk=case.pk)
-    types = [event_type]
-    if kind == "received" and fresh.state == CaseState.APPROVED:
-        types.append(APPROVED)
+    listening = set(
+        WebhookEndpoint.objects.filter(
+            outlet_id__in={case.outlet_id for case in cases if case.pk in filed}
+        ).values_list("outlet_id", flat=True)
+    )
+    fresh = list(
+        TakedownRequest.objects.filter(pk__in=list(filed), outlet_id__in=listening).order_by("pk")
+    )
+    if not fresh:
+        return 0
+    held: dict[int, list[Target]] = {}
+    for target in (
+        Target.objects.filter(case__in=fresh).select_related("content_item").order_by("pk")
+    ):
+        held.setdefault(target.case_id, []).append(target)
     now = clock.now()
-    created = 0
-    for name in types:
-        notification, new = Notification.objects.get_or_create(
-            key=f"{fresh.reference}:{name}:{Audience.PARTNER}:{occurrence}",
-            defaults={
-                "kind": name,
-                "audience": Audience.PARTNER,
-                "case": fresh,
-                "transport": Transport.WEBHOOK,
-                "next_attempt_at": now,
-            },
-        )
-        if not new:
-            continue
-        WebhookDelivery.objects.create(
-            notification=notification,
-            outlet_id=outlet_id,
-            message_id=_message_id(),
-            event_type=name,
-            payload=event_payload(fresh, name, now),
-            give_up_after=settings.PARTNER_WEBHOOK_MAX_ATTEMPTS,
-        )
-        enqueue(TaskName.NOTIFICATION_SEND, notification.pk)
-        created += 1
-    return created
+    rows: list[tuple[Notification, WebhookDelivery]] = []
+    for case in fresh:
+        types = [event_type]
+        if kind == "received" and case.state == CaseState.APPROVED:
+            types.append(APPROVED)
+        for name in types:
+            notification = Notification(
+                key=f"{case.reference}:{name}:{Audience.PARTNER}:{filed[case.pk]}",
+                kind=name,
+                audience=Audience.PARTNER,
+                case=case,
+                transport=Transport.WEBHOOK,
+                next_attempt_at=now,
+            )
+            delivery = WebhookDelivery(
+                outlet_id=case.outlet_id or 0,  # filed by a partner: never None here
+                message_id=_message_id(),
+                event_type=name,
+                payload=event_payload(case, name, now, held.get(case.pk, [])),
+                give_up_after=settings.PARTNER_WEBHOOK_MAX_ATTEMPTS,
+            )
+            rows.append((notification, delivery))
+    # One transaction: the sending is published on commit, when its delivery row is there too.
+    with transaction.atomic():
+        added = {row.key for row in outbox_add([notification for notification, _ in rows])}
+        deliveries = []
+        for notification, delivery in rows:
+            if notification.key in added:
+                delivery.notification = notification
+                deliveries.append(delivery)
+        WebhookDelivery.objects.bulk_create(deliveries)
+    return len(deliveries)
 
 
 # --- Delivery -------------------------------------------------------------------------------

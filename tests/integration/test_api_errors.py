@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import OperationalError
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from rights.api.errors import exception_handler
@@ -213,3 +214,28 @@ def test_a_deadlock_is_a_503_to_try_again(rf: Any) -> None:
     assert answer.status_code == 503
     assert answer["Retry-After"] == "1"
     assert answer.data["code"] == "try_again"
+
+
+def test_a_body_over_the_limit_is_a_413_naming_the_limit(client: APIClient) -> None:
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=10_000):
+        answer = client.post(
+            "/api/v1/takedowns/batch",
+            {
+                "requests": [
+                    takedown_body(f"https://www.telegraph.co.uk/{'a' * 200}/{n}") for n in range(60)
+                ]
+            },
+            format="json",
+        )
+    body = problem_of(answer, 413, "body_too_large")
+    assert "10,000 bytes" in body["detail"]
+    assert not TakedownRequest.objects.exists()
+
+
+def test_the_largest_lawful_clearance_call_is_read(db: None) -> None:
+    """1,000 URLs of the longest length the API takes fit under the default body limit."""
+    client = partner_client(telegraph(), scope=KeyScope.CLEARANCE)
+    urls = [f"https://www.telegraph.co.uk/{n:04d}/{'a' * 4060}" for n in range(1000)]
+    answer = client.post("/api/v1/clearance", {"urls": urls}, format="json")
+    assert answer.status_code == 200, answer.content[:300]
+    assert len(answer.json()["results"]) == 1000

@@ -10,9 +10,10 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from rights.models import AuditEvent, Channel, ContentItem, TakedownRequest, Target
+from rights.models import AuditEvent, Channel, ContentItem, Requester, TakedownRequest, Target
 from rights.services.partner_keys import partner_key_create
 from rights.states import CaseState
 from tests.api import PROBLEM, partner_client, takedown_body
@@ -128,6 +129,43 @@ def test_two_concurrent_calls_with_one_idempotency_key_make_one_case() -> None:
     assert Target.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_batches_with_the_same_ids_make_each_case_once() -> None:
+    outlet = telegraph()
+    items = [ContentItemFactory.create(outlet=outlet) for _ in range(8)]
+    key = partner_key_create(outlet=outlet, actor="test").plaintext
+    body = {
+        "requests": [
+            {**takedown_body(item.source_url), "idempotency_key": f"c-{n}"}
+            for n, item in enumerate(items)
+        ]
+    }
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def call() -> None:
+        try:
+            own = APIClient()
+            own.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+            barrier.wait()
+            answers.append(own.post(f"{TAKEDOWNS}/batch", body, format="json"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200, 200]
+    first, second = ([r for r in a.json()["results"]] for a in answers)
+    for one, other in zip(first, second, strict=True):
+        assert sorted([one["status"], other["status"]]) == [200, 201]
+        assert one["case"]["reference"] == other["case"]["reference"]
+    assert TakedownRequest.objects.count() == 8
+    assert Target.objects.count() == 8
+
+
 def test_batch_answers_each_item_in_order_and_a_bad_item_sinks_nothing(
     world: dict[str, Any],
 ) -> None:
@@ -169,6 +207,73 @@ def test_batch_answers_each_item_in_order_and_a_bad_item_sinks_nothing(
     assert retry.json()["results"][0]["status"] == 200
     assert retry.json()["results"][0]["case"]["reference"] == results[0]["case"]["reference"]
     assert TakedownRequest.objects.count() == 2
+
+
+def test_one_id_twice_in_a_batch_is_one_case_and_another_body_under_it_is_refused(
+    world: dict[str, Any],
+) -> None:
+    item = world["item_a"]
+    other = ContentItemFactory.create(outlet=world["a"])
+    first = {**takedown_body(item.source_url), "idempotency_key": "twice"}
+    answer = world["client_a"].post(
+        f"{TAKEDOWNS}/batch",
+        {
+            "requests": [
+                first,
+                first,
+                {**takedown_body(other.source_url), "idempotency_key": "twice"},
+            ]
+        },
+        format="json",
+    )
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == [201, 200, 409], results
+    assert results[0]["case"]["reference"] == results[1]["case"]["reference"]
+    assert results[2]["problem"]["code"] == "idempotency_conflict"
+    assert TakedownRequest.objects.count() == 1
+
+
+def test_a_refused_item_of_a_batch_writes_nothing_not_even_its_requester(
+    world: dict[str, Any],
+) -> None:
+    item = world["item_a"]
+    answer = world["client_a"].post(
+        f"{TAKEDOWNS}/batch",
+        {
+            "requests": [
+                # Names a domain with nothing of ours: refused by intake, after the checks the
+                # serializer makes.
+                takedown_body(
+                    whole_domain="nothing-here.example",
+                    urls=[],
+                    contact={"email": "new-person@telegraph.co.uk", "name": "New"},
+                ),
+                takedown_body(item.source_url),
+            ]
+        },
+        format="json",
+    )
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == [422, 201], results
+    assert not Requester.objects.filter(email="new-person@telegraph.co.uk").exists()
+
+
+def test_a_batch_costs_queries_for_its_cases_together_not_each(world: dict[str, Any]) -> None:
+    """Intake writes a batch's cases, targets, events, statements and outbox rows together: what
+    grows with the batch is one savepoint per item, which keeps each item on its own."""
+    items = [ContentItemFactory.create(outlet=world["a"]) for _ in range(60)]
+    client = world["client_a"]
+
+    def batch(chunk: list[ContentItem]) -> int:
+        body = {"requests": [takedown_body(i.source_url) for i in chunk]}
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.post(f"{TAKEDOWNS}/batch", body, format="json")
+        assert [r["status"] for r in answer.json()["results"]] == [201] * len(chunk)
+        return len(queries)
+
+    small, large = batch(items[:10]), batch(items[10:60])
+    assert large - small <= 2 * 40, (small, large)
+    assert small <= 60, small
 
 
 def test_batch_limits_are_problems(world: dict[str, Any]) -> None:

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
 from rights.normalise import article_key, normalise_url, spellings
 from rights.services import scheduling
-from rights.services.intake import resolve_urls
 from rights.services.notifications import notification_send
 from rights.services.suppression import may_publish, suppression_create
+from rights.services.trust import resolve_urls
 from rights.states import CaseState, ContentStatus, TargetState
 from tests.engine import drive
 from tests.factories import ContentItemFactory, TakedownRequestFactory, TargetFactory
