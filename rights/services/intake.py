@@ -97,6 +97,15 @@ def _requester_for(
         # transactions writing rows that point at this requester (FOR KEY SHARE) do not wait on
         # it, nor deadlock with it.
         requester = Requester.objects.select_for_update(no_key=True).get(pk=requester.pk)
+    # Every check before the suspension is looked at (the caller's), so that a public door
+    # refuses a suspended address's request exactly when it would refuse anyone's; at the
+    # others the request is refused here, before anything is written.
+    if requester.suspended_at is not None and clean.channel not in PUBLIC_CHANNELS:
+        raise DomainError(
+            "requests from this address are suspended after repeated unfounded requests",
+            field="email",
+            code="requester_suspended",
+        )
     changed = []
     contact = (clean.name, clean.organisation)
     if (verified or requester.email_verified_at is None) and (
@@ -394,21 +403,21 @@ def _take_in(checked: list[_Checked], outcomes: list[Outcome | None]) -> None:
     plans: list[_Plan] = []
     # Requesters are locked in address order: two batches naming the same ones never deadlock.
     for item in sorted(first, key=lambda c: c.clean.email):
+        # Each on its own: every check that can refuse an item comes before its first write,
+        # so one refused writes nothing and the others go on.
         try:
-            # Each on its own: one refused rolls back to here, and writes nothing.
-            with transaction.atomic():
-                requester = _requester_for(
-                    item.clean,
-                    verified=item.email_verified,
-                    now=item.started(now),
-                    known=requesters.pop(item.clean.email, None),
-                )
-                retry = _retry_of(earlier.get(item.source_key or ""), item.digest)
-                plan = (
-                    IntakeResult(case=retry, created=False)
-                    if retry is not None
-                    else _plan(item, requester, resolved[item.index], now=item.started(now))
-                )
+            retry = _retry_of(earlier.get(item.source_key or ""), item.digest)
+            if retry is not None:
+                outcomes[item.index] = IntakeResult(case=retry, created=False)
+                continue
+            domain_items = _domain_items(item.clean)
+            requester = _requester_for(
+                item.clean,
+                verified=item.email_verified,
+                now=item.started(now),
+                known=requesters.pop(item.clean.email, None),
+            )
+            plan = _plan(item, requester, resolved[item.index], domain_items, now=item.started(now))
         except DomainError as error:
             outcomes[item.index] = error
             continue
@@ -455,22 +464,15 @@ def _plan(
     item: _Checked,
     requester: Requester,
     resolved: dict[str, ContentItem | None],
+    domain_items: list[ContentItem],
     *,
     now: datetime,
 ) -> _Plan | IntakeResult:
     """What to write for one submission, or its result when it opens no new case (a
-    suspended requester's refusal, a repeat of open cases). Raises DomainError."""
+    suspended requester's refusal, a repeat of open cases). Refuses nothing: the checks that
+    refuse have been made."""
     clean, submission = item.clean, item.submission
-    # Every check before the suspension is looked at, so that a public door refuses a
-    # suspended address's request exactly when it would refuse anyone's.
-    domain_items = _domain_items(clean)
     if requester.suspended_at is not None:
-        if clean.channel not in PUBLIC_CHANNELS:
-            raise DomainError(
-                "requests from this address are suspended after repeated unfounded requests",
-                field="email",
-                code="requester_suspended",
-            )
         return IntakeResult(case=_refuse_suspended(item, requester, now), created=True)
     resolved = dict(resolved)
     if domain_items:

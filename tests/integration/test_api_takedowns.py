@@ -259,8 +259,8 @@ def test_a_refused_item_of_a_batch_writes_nothing_not_even_its_requester(
 
 
 def test_a_batch_costs_queries_for_its_cases_together_not_each(world: dict[str, Any]) -> None:
-    """Intake writes a batch's cases, targets, events, statements and outbox rows together: what
-    grows with the batch is one savepoint per item, which keeps each item on its own."""
+    """Intake writes a batch's cases, targets, events, statements and outbox rows together: a
+    batch of 50 costs no more queries than one of 10 (the requester is the same)."""
     items = [ContentItemFactory.create(outlet=world["a"]) for _ in range(60)]
     client = world["client_a"]
 
@@ -272,8 +272,7 @@ def test_a_batch_costs_queries_for_its_cases_together_not_each(world: dict[str, 
         return len(queries)
 
     small, large = batch(items[:10]), batch(items[10:60])
-    assert large - small <= 2 * 40, (small, large)
-    assert small <= 60, small
+    assert large <= small <= 40, (small, large)
 
 
 def test_batch_limits_are_problems(world: dict[str, Any]) -> None:
