@@ -141,7 +141,12 @@ def _printable(text: str, limit: int) -> str:
 
 
 def _display_name(parsed: ParsedMail) -> str:
+    """The requester's name: the From header's display name, unless it is made to look like an
+    address (`"desk@outlet.example" <someone@elsewhere>`), which staff would read as the sender;
+    then, as when there is none, the address's local part."""
     name = " ".join(_printable(parsed.sender_name, MAX_NAME * 2).split())[:MAX_NAME]
+    if "@" in name or "\uff20" in name or "\ufe6b" in name:
+        name = ""
     return name or parsed.sender.split("@", 1)[0][:MAX_NAME]
 
 

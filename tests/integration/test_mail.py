@@ -599,3 +599,20 @@ def test_a_raw_utf8_sender_domain_opens_a_case(article: Any) -> None:
     )
     message = receive(raw)
     assert (message.state, message.sender) == (MailState.OPENED, "anna@xn--mller-kva.de")
+
+
+@pytest.mark.parametrize(
+    "display",
+    ['"desk@telegraph.co.uk"', "desk\uff20telegraph.co.uk", "=?utf-8?q?desk=40telegraph.co.uk?="],
+)
+def test_a_display_name_made_to_look_like_an_address_is_not_the_requesters_name(
+    article: Any, display: str
+) -> None:
+    raw = corpus("plain.eml").replace(
+        b"From: Anna Owner <anna@example.org>",
+        f"From: {display} <someone@elsewhere.example>".encode(),
+    )
+    message = receive(raw)
+    assert message.sender == "someone@elsewhere.example"
+    assert message.case is not None
+    assert message.case.requester.name == "someone"
