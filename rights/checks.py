@@ -85,3 +85,19 @@ def check_removal_settings(app_configs: Any = None, **kwargs: Any) -> list[Check
             )
         )
     return errors
+
+
+@register(deploy=True)
+def check_partner_webhook_loopback(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """PARTNER_WEBHOOK_ALLOW_LOOPBACK is for tests and local runs: in production it lets any
+    partner point the workers at services on their own machine over plain http."""
+    if settings.PARTNER_WEBHOOK_ALLOW_LOOPBACK and not settings.DEBUG:
+        return [
+            Warning(
+                "PARTNER_WEBHOOK_ALLOW_LOOPBACK is on with DEBUG off: partners may register "
+                "webhook endpoints on this machine (127.0.0.0/8, ::1), over plain http.",
+                hint="Unset PARTNER_WEBHOOK_ALLOW_LOOPBACK outside tests and local runs.",
+                id="rights.W002",
+            )
+        ]
+    return []

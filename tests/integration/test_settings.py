@@ -57,6 +57,19 @@ def test_check_deploy_warns_about_sqlite(tmp_path: Path) -> None:
     assert "rights.W001" in result.stderr + result.stdout
 
 
+def test_check_deploy_warns_about_loopback_webhooks_in_production() -> None:
+    result = manage(
+        "check",
+        "--deploy",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        AUDIT_SIGNING_KEY=secrets.token_urlsafe(48),
+        ALLOWED_HOSTS="rights.example",
+        DATABASE_URL="postgres://rights@db.internal:5432/rights",
+        PARTNER_WEBHOOK_ALLOW_LOOPBACK="1",
+    )
+    assert "rights.W002" in result.stderr + result.stdout
+
+
 @pytest.mark.smoke
 def test_missing_secret_key_is_refused_when_debug_is_off(tmp_path: Path) -> None:
     result = manage("check", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
