@@ -137,6 +137,19 @@ def domain_problem(error: DomainError, *, prefix: str = "") -> tuple[int, dict[s
     return status_code, problem(status_code, code=error.code, detail=error.message, errors=fields)
 
 
+def too_large() -> dict[str, Any]:
+    """The problem for a body over the limit (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return problem(
+        413,
+        code="body_too_large",
+        detail=(
+            f"The request's body is larger than the {limit:,} bytes accepted; send fewer "
+            "requests or URLs in one call."
+        ),
+    )
+
+
 def problem_response(
     status_code: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response:
@@ -157,16 +170,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
         return problem_response(503, body, headers={"Retry-After": "1"})
     if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        body = problem(
-            413,
-            code="body_too_large",
-            detail=(
-                f"The request's body is larger than the {limit:,} bytes accepted; send fewer "
-                "requests or URLs in one call."
-            ),
-        )
-        return problem_response(413, body)
+        return problem_response(413, too_large())
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
@@ -218,6 +222,18 @@ class ProblemMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.path.startswith(API_PREFIX)
+            and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+            and not request.META.get("CONTENT_LENGTH")
+        ):
+            # Django reads no body without a length: the call would be answered as if empty.
+            body = problem(
+                411,
+                code="length_required",
+                detail="Send the body with a Content-Length header; chunked bodies are not read.",
+            )
+            return HttpResponse(json.dumps(body), status=411, content_type=PROBLEM_TYPE)
         response = self.get_response(request)
         if (
             not request.path.startswith(API_PREFIX)
@@ -238,6 +254,8 @@ class ProblemMiddleware:
         if response.status_code >= 500:
             code, detail = "server_error", "The fault is ours; nothing was changed. Try again."
         body = problem(response.status_code, code=code, detail=detail)
+        if response.status_code == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+            body = too_large()
         answer = HttpResponse(
             json.dumps(body), status=response.status_code, content_type=PROBLEM_TYPE
         )

@@ -10,7 +10,7 @@ to the review queue, and a request naming nothing of ours is told so and closed.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,31 +81,23 @@ def _channel_actor(channel: str, requester: Requester, outlet: Outlet | None, ac
     return requester.actor
 
 
-def _requester_for(
-    clean: CleanRequest, *, verified: bool, now: datetime, known: Requester | None = None
-) -> Requester:
-    """The requester, locked: intake serialises per requester, so two identical submissions
-    cannot both open a case. Only a verified submission may change a verified requester's
-    name or organisation: anyone can type someone else's address into a form. `known` is the
-    same requester, already locked by this transaction (an earlier item of the batch)."""
-    requester = known
-    if requester is None:
-        requester, _ = Requester.objects.get_or_create(
-            email=clean.email, defaults={"name": clean.name, "organisation": clean.organisation}
-        )
-        # FOR NO KEY UPDATE: the row's key never changes, so the foreign-key checks of other
-        # transactions writing rows that point at this requester (FOR KEY SHARE) do not wait on
-        # it, nor deadlock with it.
-        requester = Requester.objects.select_for_update(no_key=True).get(pk=requester.pk)
-    # Every check before the suspension is looked at (the caller's), so that a public door
-    # refuses a suspended address's request exactly when it would refuse anyone's; at the
-    # others the request is refused here, before anything is written.
+def _check_not_suspended(clean: CleanRequest, requester: Requester) -> None:
+    """At a door other than the public ones, a suspended requester's request is refused (the
+    public doors answer it as anyone's, and only the email says why)."""
     if requester.suspended_at is not None and clean.channel not in PUBLIC_CHANNELS:
         raise DomainError(
             "requests from this address are suspended after repeated unfounded requests",
             field="email",
             code="requester_suspended",
         )
+
+
+def _requester_contact(
+    clean: CleanRequest, requester: Requester, *, verified: bool, now: datetime
+) -> Requester:
+    """The locked requester, with the name and organisation this submission gives. Only a
+    verified submission may change a verified requester's name or organisation: anyone can
+    type someone else's address into a form."""
     changed = []
     contact = (clean.name, clean.organisation)
     if (verified or requester.email_verified_at is None) and (
@@ -120,6 +112,20 @@ def _requester_for(
     if changed:
         requester.save(update_fields=changed)
     return requester
+
+
+def _lock_requesters(emails: Iterable[str]) -> dict[str, Requester]:
+    """The requesters of these addresses that exist, locked in address order: intake
+    serialises per requester, so two identical submissions cannot both open a case, and two
+    batches naming the same requesters never deadlock. FOR NO KEY UPDATE: the row's key never
+    changes, so the foreign-key checks of other transactions writing rows that point at this
+    requester (FOR KEY SHARE) do not wait on it, nor deadlock with it."""
+    return {
+        requester.email: requester
+        for requester in Requester.objects.select_for_update(no_key=True)
+        .filter(email__in=sorted(set(emails)))
+        .order_by("email")
+    }
 
 
 def _already_open(
@@ -381,16 +387,11 @@ def takedowns_submit(submissions: Sequence[Submission]) -> list[Outcome]:
 
 
 def _take_in(checked: list[_Checked], outcomes: list[Outcome | None]) -> None:
-    """Plan each submission (its requester locked), then write the new cases together."""
+    """Plan each submission (its requester locked), then write the new cases together.
+
+    Every check that can refuse an item is made before anything is written for it, so one
+    refused writes nothing (not even its requester) and the others go on."""
     now = clock.now()
-    earlier = _earlier_submissions([item.source_key for item in checked])
-    resolved = dict(
-        zip(
-            (item.index for item in checked),
-            resolve_url_groups([item.clean.urls for item in checked]),
-            strict=True,
-        )
-    )
     first: list[_Checked] = []
     again: list[_Checked] = []
     keys: set[str] = set()
@@ -399,43 +400,105 @@ def _take_in(checked: list[_Checked], outcomes: list[Outcome | None]) -> None:
         (again if item.source_key in keys else first).append(item)
         if item.source_key is not None:
             keys.add(item.source_key)
-    requesters: dict[str, Requester] = {}
-    plans: list[_Plan] = []
-    # Requesters are locked in address order: two batches naming the same ones never deadlock.
-    for item in sorted(first, key=lambda c: c.clean.email):
-        # Each on its own: every check that can refuse an item comes before its first write,
-        # so one refused writes nothing and the others go on.
+    requesters = _lock_requesters(item.clean.email for item in first)
+    # Read after the locks: a retry that waited on its first copy's requester sees its case.
+    earlier = _earlier_submissions([item.source_key for item in first])
+    going: list[tuple[_Checked, list[ContentItem]]] = []
+    for item in first:
         try:
-            retry = _retry_of(earlier.get(item.source_key or ""), item.digest)
-            if retry is not None:
-                outcomes[item.index] = IntakeResult(case=retry, created=False)
-                continue
-            domain_items = _domain_items(item.clean)
-            requester = _requester_for(
-                item.clean,
-                verified=item.email_verified,
-                now=item.started(now),
-                known=requesters.pop(item.clean.email, None),
-            )
-            plan = _plan(item, requester, resolved[item.index], domain_items, now=item.started(now))
+            domain_items = _checked_item(item, earlier, requesters.get(item.clean.email))
         except DomainError as error:
             outcomes[item.index] = error
+            continue
+        except _Retry as retry:
+            outcomes[item.index] = IntakeResult(case=retry.case, created=False)
+            continue
+        going.append((item, domain_items))
+    # New requesters, made in address order. One that a concurrent first copy of a submission
+    # made meanwhile may mean that copy's case is there now: those items are checked again.
+    late: set[str] = set()
+    made: set[int] = set()
+    for item, _ in sorted(going, key=lambda pair: pair[0].clean.email):
+        email = item.clean.email
+        if email in requesters:
+            continue
+        found, created = Requester.objects.get_or_create(
+            email=email, defaults={"name": item.clean.name, "organisation": item.clean.organisation}
+        )
+        requesters[email] = Requester.objects.select_for_update(no_key=True).get(pk=found.pk)
+        if created:
+            made.add(found.pk)
+        else:
+            late.add(email)
+    if late:
+        earlier.update(
+            _earlier_submissions([i.source_key for i, _ in going if i.clean.email in late])
+        )
+    resolved = resolve_url_groups([item.clean.urls for item, _ in going])
+    plans: list[_Plan] = []
+    for (item, domain_items), urls in zip(going, resolved, strict=True):
+        requester = requesters[item.clean.email]
+        try:
+            if item.clean.email in late:
+                _checked_item(item, earlier, requester)
+            plan = _plan(item, requester, urls, domain_items, now=item.started(now))
+        except DomainError as error:
+            outcomes[item.index] = error
+            continue
+        except _Retry as retry:
+            outcomes[item.index] = IntakeResult(case=retry.case, created=False)
             continue
         except _SourceTaken:
             outcomes[item.index] = _taken(item)
             continue
-        requesters[item.clean.email] = requester
         if isinstance(plan, IntakeResult):
             outcomes[item.index] = plan
+            _requester_contact(
+                item.clean, requester, verified=item.email_verified, now=item.started(now)
+            )
         else:
             plans.append(plan)
-    for plan in _open_cases(sorted(plans, key=lambda p: p.checked.index), outcomes):
+    for plan in _open_cases(plans, outcomes):
         assert plan.case is not None
         outcomes[plan.checked.index] = IntakeResult(
             case=plan.case, created=True, merged=sorted(plan.merged.items())
         )
+        # The contact's name as this submission gives it, once its case is written.
+        _requester_contact(
+            plan.checked.clean, plan.requester, verified=plan.checked.email_verified, now=plan.now
+        )
+    if made and any(isinstance(outcome, DomainError) for outcome in outcomes):
+        # A requester made for items that were all refused late (their id was taken by a
+        # concurrent first copy of another request) is not left behind.
+        held = TakedownRequest.objects.filter(requester_id__in=made).values("requester_id")
+        Requester.objects.filter(pk__in=made).exclude(pk__in=held).delete()
     if again:
         _take_in(again, outcomes)
+
+
+class _Retry(Exception):
+    """The submission was taken in before: its case is the answer."""
+
+    def __init__(self, case: TakedownRequest) -> None:
+        super().__init__(case.reference)
+        self.case = case
+
+
+def _checked_item(
+    item: _Checked, earlier: dict[str, TakedownRequest], requester: Requester | None
+) -> list[ContentItem]:
+    """The checks that refuse an item, in order, before anything is written for it: a retry
+    (`_Retry`), an id used for another request, a whole domain that cannot be asked for, a
+    suspended requester at a door that refuses them. Every check before the suspension is
+    made, so that a public door refuses a suspended address's request exactly when it would
+    refuse anyone's. The articles of a whole-domain request."""
+    retry = _retry_of(earlier.get(item.source_key or ""), item.digest)
+    if retry is not None:
+        raise _Retry(retry)
+    domain_items = _domain_items(item.clean)
+    if requester is not None:
+        _check_not_suspended(item.clean, requester)
+    return domain_items
 
 
 def _domain_items(clean: CleanRequest) -> list[ContentItem]:
@@ -669,7 +732,9 @@ def _create_cases(plans: list[_Plan], outcomes: list[Outcome | None]) -> list[_P
     cases = [_new_case(p.checked, p.requester, now=p.now, **_opening(p)) for p in plans]
     try:
         with transaction.atomic():
-            TakedownRequest.objects.bulk_create(cases)
+            # In id order: two batches sharing ids take their unique entries in the same order,
+            # so one waits for the other rather than deadlocking with it.
+            TakedownRequest.objects.bulk_create(sorted(cases, key=lambda c: c.source_key or ""))
     except IntegrityError:
         pass
     else:

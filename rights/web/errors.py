@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.core.exceptions import BadRequest, RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
 
@@ -48,6 +48,11 @@ class UnreadableBodyMiddleware:
         if request.method == "POST":
             try:
                 request.POST.get("")
+            except RequestDataTooBig as exc:
+                logger.warning("request body over the limit")
+                answer = bad_request(request, exc)
+                answer.status_code = 413  # the same page: nothing was done
+                return answer
             except (BadRequest, SuspiciousOperation) as exc:
                 logger.warning("unreadable request body: %s", exc)
                 return bad_request(request, exc)
