@@ -8,6 +8,7 @@ user information, no fragment, no tracking parameters, and w3lib's canonical pat
 from __future__ import annotations
 
 import ipaddress
+import re
 import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
@@ -121,6 +122,44 @@ def _is_tracking(pair: str) -> bool:
     return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
 
 
+# A URL already in the form `normalise_url` gives, or one step from it (tracking arguments to
+# drop, query arguments to sort): lower-case http(s) scheme; a host of lower-case ASCII labels
+# (letters, digits, inner hyphens; at most 63 characters each; the last starting with a letter,
+# so never an IP address in any notation); no port, user information or fragment; a path and
+# query of unreserved characters only (nothing to percent-encode or decode), with no dot segment
+# and no `;` parameters; the query `key=value` pairs. For these, w3lib and IDNA change nothing
+# but the query's order, so `normalise_url` skips them (tests/unit/test_normalise.py proves the
+# two paths equal). Hosts with `--` (IDNA's `xn--` and reserved third and fourth places) and
+# anything else take the full path.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PAIR = r"[A-Za-z0-9._~-]+=[A-Za-z0-9._~-]*"
+_CANONICAL_URL = re.compile(
+    rf"(https?://(?:{_LABEL}\.)*[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?)"
+    rf"(/[A-Za-z0-9._~/-]*)?(?:\?((?:{_PAIR}(?:&{_PAIR})*)?))?"
+)
+
+
+def _normalise_simple(text: str) -> str | None:
+    """`normalise_url(text)` without w3lib or IDNA for a URL `_CANONICAL_URL` matches, else
+    None."""
+    match = _CANONICAL_URL.fullmatch(text)
+    if match is None:
+        return None
+    base, path, query = match.groups()
+    # Host length: `scheme://` is 7 or 8 characters.
+    if len(base) - base.index("://") - 3 > 253 or "--" in base or (path and "/." in path):
+        return None
+    if not path:
+        path = "/"
+    if not query:
+        return base + path
+    pairs = query.split("&")
+    if len(pairs) > 1:
+        pairs.sort(key=lambda pair: pair.partition("="))
+    kept = [pair for pair in pairs if not _is_tracking(pair)]
+    return f"{base}{path}?{'&'.join(kept)}" if kept else base + path
+
+
 def normalise_url(raw: str) -> str:
     if not isinstance(raw, str):
         raise NormaliseError("must be text")
@@ -129,6 +168,14 @@ def normalise_url(raw: str) -> str:
         raise NormaliseError("is empty")
     if len(text) > MAX_URL_LENGTH:
         raise NormaliseError(f"is longer than {MAX_URL_LENGTH} characters")
+    simple = _normalise_simple(text)
+    if simple is not None and len(simple) <= MAX_URL_LENGTH:
+        return simple
+    return _normalise_full(text)
+
+
+def _normalise_full(text: str) -> str:
+    """`normalise_url` for any text, checked for length already: w3lib and IDNA."""
     if has_forbidden_characters(text):
         raise NormaliseError("contains control or invisible formatting characters")
     try:
@@ -223,7 +270,14 @@ def base_host(host: str) -> str:
     return host
 
 
+# A run of slashes in a path is one slash to the article (`https://x.com//news/a` is a
+# template's slip for `/news/a`): one key, whichever way a slip doubles them.
+_SLASH_RUNS = re.compile(r"//+")
+
+
 def _base_path(path: str) -> str:
+    if "//" in path:
+        path = _SLASH_RUNS.sub("/", path)
     path = path.rstrip("/") or "/"
     for suffix in AMP_PATH_SUFFIXES:
         if path != suffix and path.endswith(suffix):
@@ -232,28 +286,41 @@ def _base_path(path: str) -> str:
     return path
 
 
-def article_key(url: str) -> str:
+def article_key(url: str, *, base_hosts: dict[str, str] | None = None) -> str:
     """What identifies the article a normalised URL names: host without `www.`/`amp.`/`m.`,
-    path without its trailing slash or AMP ending, query without AMP arguments; the scheme
-    does not count. Two URLs name the same article exactly when their keys are equal."""
+    path with each run of slashes made one and without its trailing slash or AMP ending, query
+    without AMP arguments; the scheme does not count. Two URLs name the same article exactly
+    when their keys are equal.
+
+    `base_hosts` keeps `base_host` of each host name met, for a caller keying many URLs at once
+    (the Public Suffix List's check is most of the cost)."""
     parts = urlsplit(url)
-    host = base_host(parts.hostname or "")
+    hostname = parts.hostname or ""
+    if base_hosts is None:
+        host = base_host(hostname)
+    elif (host := base_hosts.get(hostname, "")) == "":
+        host = base_hosts[hostname] = base_host(hostname)
     netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None and parts.port != DEFAULT_PORTS.get(parts.scheme):
-        netloc = f"{netloc}:{parts.port}"
-    kept = [p for p in parts.query.split("&") if p and p.lower() not in AMP_QUERY_ARGS]
-    query = f"?{'&'.join(kept)}" if kept else ""
+    port = parts.port if ":" in parts.netloc else None
+    if port is not None and port != DEFAULT_PORTS.get(parts.scheme):
+        netloc = f"{netloc}:{port}"
+    query = parts.query
+    if query:
+        kept = [p for p in query.split("&") if p and p.lower() not in AMP_QUERY_ARGS]
+        query = f"?{'&'.join(kept)}" if kept else ""
     return f"{netloc}{_base_path(parts.path)}{query}"
 
 
 def prefix_key(prefix: str) -> str:
     """A URL prefix as `article_key` would begin for every URL under it (its trailing slash
-    kept: `/news/` covers `/news/x`, not `/newsletter`)."""
+    kept: `/news/` covers `/news/x`, not `/newsletter`; runs of slashes made one, as there)."""
     parts = urlsplit(prefix)
-    netloc = base_host(parts.hostname or "")
+    host = base_host(parts.hostname or "")
+    netloc = f"[{host}]" if ":" in host else host
     if parts.port is not None and parts.port != DEFAULT_PORTS.get(parts.scheme):
         netloc = f"{netloc}:{parts.port}"
-    return f"{netloc}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+    path = _SLASH_RUNS.sub("/", parts.path or "/")
+    return f"{netloc}{path}" + (f"?{parts.query}" if parts.query else "")
 
 
 def spellings(url: str) -> list[str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
@@ -14,15 +15,17 @@ from rights import audit, clock
 from rights.db import AnyOf
 from rights.errors import DomainError
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
+from rights.models.enforcement import PREFIX_HOST
 from rights.normalise import (
     NormaliseError,
     article_key,
+    base_host,
+    host_of,
     normalise_domain,
     normalise_url,
-    prefix_key,
-    spellings,
 )
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
+from rights.services.trust import _public_slug
 
 
 def suppression_create(
@@ -154,11 +157,14 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     """For each of `urls`, in order: may the crawler (re)publish it, and if not, which rule
     blocks it. The one check: `may_publish` is this for a single URL.
 
-    "The same article" means what it means to intake: every everyday spelling of a suppressed
-    URL (scheme, `www.`, AMP and mobile hosts, trailing slash, AMP edition) is suppressed too,
-    through the same `spellings` that resolution uses. One query per batch, whatever its size
-    and whatever the rules; when several rules cover a URL, an exact rule is named before a
-    domain rule, and a domain rule before a prefix.
+    "The same article" means what it means to intake: two URLs are the same article when their
+    `article_key`s are equal (scheme, `www.`, AMP and mobile hosts, trailing and doubled
+    slashes, AMP edition), so an exact rule blocks every URL with its key. Our own copy of an
+    article (`PUBLIC_BASE_URL/a/<slug>/`, any spelling) is blocked by what blocks its source.
+    One query per batch, whatever its size and whatever the rules (and one more when the batch
+    names our own copies); when several rules cover a URL, an exact rule is named before a
+    domain rule, and a domain rule before a prefix; among several exact rules for one article,
+    the oldest.
     """
     keys: list[str | None] = []
     problems: list[str] = []
@@ -169,64 +175,79 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
         except NormaliseError as exc:
             keys.append(None)
             problems.append(str(exc))
-    valid = [key for key in keys if key is not None]
+    valid = {key for key in keys if key is not None}
     if not valid:
         return [Verdict(allowed=False, problem=problem) for problem in problems]
-    url_spellings = {key: spellings(key) for key in valid}
-    url_domains = {key: _domains_of(key) for key in valid}
-    url_articles = {key: article_key(key) for key in valid}
-    hosts = sorted({article.split("/", 1)[0] for article in url_articles.values()})
-    near_host = Q()
-    for host in hosts:
-        near_host |= (
-            Q(value__contains=f"://{host}/")
-            | Q(value__contains=f".{host}/")
-            | Q(value__endswith=f"://{host}")
-            | Q(value__endswith=f".{host}")
-        )
-    # One query for the three kinds: each branch is an indexed lookup on (kind, value) among
-    # the active rules, or, for prefixes, the few rules on the URLs' hosts.
+    base_hosts: dict[str, str] = {}
+    articles = {key: article_key(key, base_hosts=base_hosts) for key in valid}
+    sources = _sources_of_our_copies(articles, base_hosts)
+    for source in sources.values():
+        articles.setdefault(source, article_key(source, base_hosts=base_hosts))
+    domains = {host: _domains_of(host) for host in base_hosts}
+    # One query for the three kinds, through two partial indexes of the active rules: the key
+    # of each URL's article and of each domain above its host (exact and domain rules: an
+    # article key always holds a `/`, a domain never does), and the prefix rules on the hosts.
+    wanted = {*articles.values(), *(d for group in domains.values() for d in group)}
+    netlocs = {article.split("/", 1)[0] for article in articles.values()}
     rules = Suppression.objects.filter(lifted_at__isnull=True).filter(
-        (
-            Q(kind=SuppressionKind.EXACT)
-            & Q(AnyOf(F("value"), sorted({s for group in url_spellings.values() for s in group})))
-        )
-        | (
-            Q(kind=SuppressionKind.DOMAIN)
-            & Q(AnyOf(F("value"), sorted({d for group in url_domains.values() for d in group})))
-        )
-        | (Q(kind=SuppressionKind.PREFIX) & near_host)
+        (Q(kind__in=(SuppressionKind.EXACT, SuppressionKind.DOMAIN)) & Q(AnyOf(F("key"), wanted)))
+        | (Q(kind=SuppressionKind.PREFIX) & Q(AnyOf(PREFIX_HOST, netlocs)))
     )
     exact: dict[str, Suppression] = {}
     domain: dict[str, Suppression] = {}
-    prefixes: list[tuple[str, Suppression]] = []
+    prefixes: dict[str, list[Suppression]] = {}
     for rule in rules.order_by("pk"):
         if rule.kind == SuppressionKind.EXACT:
-            exact[rule.value] = rule
+            exact.setdefault(rule.key, rule)
         elif rule.kind == SuppressionKind.DOMAIN:
-            domain[rule.value] = rule
+            domain[rule.key] = rule
         else:
-            prefixes.append((prefix_key(rule.value), rule))
+            prefixes.setdefault(rule.key.split("/", 1)[0], []).append(rule)
+
+    def blocking(key: str) -> Suppression | None:
+        article = articles[key]
+        found = exact.get(article)
+        if found is None:
+            host = urlsplit(key).hostname or ""
+            found = next((domain[d] for d in domains[host] if d in domain), None)
+        if found is None:
+            near = prefixes.get(article.split("/", 1)[0], ())
+            found = next((r for r in near if article.startswith(r.key)), None)
+        return found
+
     verdicts = []
     for key, problem in zip(keys, problems, strict=True):
         if key is None:
             verdicts.append(Verdict(allowed=False, problem=problem))
             continue
-        blocking: Suppression | None = next(
-            (exact[s] for s in url_spellings[key] if s in exact), None
-        )
-        if blocking is None:
-            blocking = next((domain[d] for d in url_domains[key] if d in domain), None)
-        if blocking is None:
-            article = url_articles[key]
-            blocking = next((r for prefix, r in prefixes if article.startswith(prefix)), None)
-        verdicts.append(Verdict(allowed=blocking is None, rule=blocking))
+        # Our copy is blocked by what blocks its source, and else like any URL.
+        found = blocking(sources[key]) if key in sources else None
+        if found is None:
+            found = blocking(key)
+        verdicts.append(Verdict(allowed=found is None, rule=found))
     return verdicts
 
 
-def _domains_of(key: str) -> list[str]:
-    """The host of a normalised URL and every domain above it (a domain rule covers them all)."""
-    labels = (urlsplit(key).hostname or "").lower().split(".")
+def _sources_of_our_copies(articles: dict[str, str], base_hosts: dict[str, str]) -> dict[str, str]:
+    """The source URL of each item whose own copy one of `articles`' URLs names (one query,
+    none when no URL is on our host)."""
+    ours = base_host(host_of(settings.PUBLIC_BASE_URL))
+    slugs = {
+        url: slug
+        for url, article in articles.items()
+        if ours in article.split("/", 1)[0] and (slug := _public_slug(url)) is not None
+    }
+    if not slugs:
+        return {}
+    by_slug = dict(
+        ContentItem.objects.filter(slug__in=set(slugs.values())).values_list("slug", "source_url")
+    )
+    return {url: by_slug[slug] for url, slug in slugs.items() if slug in by_slug}
+
+
+def _domains_of(host: str) -> list[str]:
+    """A host and every domain above it (a domain rule covers them all)."""
+    labels = host.split(".")
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 
