@@ -247,7 +247,23 @@ def normalise_domain(raw: str, *, public_suffix_ok: bool = False) -> str:
 
 
 def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    return _url_parts(url)[1]
+
+
+# An http(s) URL with a plain lower-case host name, no port and a path, as most normalised URLs
+# are: split as `urlsplit` would, in a fraction of its time (a batch splits thousands).
+_PLAIN_URL = re.compile(r"(https?)://([a-z0-9.-]+)(/[^?#\t\r\n]*)(?:\?([^#\t\r\n]*))?")
+
+
+def _url_parts(url: str) -> tuple[str, str, int | None, str, str]:
+    """`url`'s scheme, lower-case host name (IPv6 without brackets), port, path and query."""
+    match = _PLAIN_URL.fullmatch(url)
+    if match is not None:
+        scheme, host, path, query = match.groups()
+        return scheme, host, None, path, query or ""
+    parts = urlsplit(url)
+    port = parts.port if ":" in parts.netloc else None
+    return parts.scheme, (parts.hostname or "").lower(), port, parts.path, parts.query
 
 
 def domain_within(host: str, domain: str) -> bool:
@@ -294,21 +310,18 @@ def article_key(url: str, *, base_hosts: dict[str, str] | None = None) -> str:
 
     `base_hosts` keeps `base_host` of each host name met, for a caller keying many URLs at once
     (the Public Suffix List's check is most of the cost)."""
-    parts = urlsplit(url)
-    hostname = parts.hostname or ""
+    scheme, hostname, port, path, query = _url_parts(url)
     if base_hosts is None:
         host = base_host(hostname)
     elif (host := base_hosts.get(hostname, "")) == "":
         host = base_hosts[hostname] = base_host(hostname)
     netloc = f"[{host}]" if ":" in host else host
-    port = parts.port if ":" in parts.netloc else None
-    if port is not None and port != DEFAULT_PORTS.get(parts.scheme):
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
-    query = parts.query
     if query:
         kept = [p for p in query.split("&") if p and p.lower() not in AMP_QUERY_ARGS]
         query = f"?{'&'.join(kept)}" if kept else ""
-    return f"{netloc}{_base_path(parts.path)}{query}"
+    return f"{netloc}{_base_path(path)}{query}"
 
 
 def prefix_key(prefix: str) -> str:

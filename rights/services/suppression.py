@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -143,14 +142,26 @@ def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
                 suppression_lift(rule=rule, actor=actor, reason="the case was restored")
 
 
+class RuleRef(NamedTuple):
+    """The rule that blocks a URL, as the publication check names it (the row's other fields,
+    the reason among them, stay in the database)."""
+
+    pk: int
+    kind: str
+    value: str
+
+
 @dataclass(frozen=True)
 class Verdict:
     """May one URL be published, and if not, the rule that blocks it (None: the URL itself is
     not one we could ever publish, e.g. not an http(s) URL)."""
 
     allowed: bool
-    rule: Suppression | None = None
+    rule: RuleRef | None = None
     problem: str = ""
+
+
+ALLOWED = Verdict(allowed=True)
 
 
 def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
@@ -180,7 +191,7 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
         return [Verdict(allowed=False, problem=problem) for problem in problems]
     base_hosts: dict[str, str] = {}
     articles = {key: article_key(key, base_hosts=base_hosts) for key in valid}
-    sources = _sources_of_our_copies(articles, base_hosts)
+    sources = _sources_of_our_copies(articles)
     for source in sources.values():
         articles.setdefault(source, article_key(source, base_hosts=base_hosts))
     domains = {host: _domains_of(host) for host in base_hosts}
@@ -189,46 +200,58 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     # article key always holds a `/`, a domain never does), and the prefix rules on the hosts.
     wanted = {*articles.values(), *(d for group in domains.values() for d in group)}
     netlocs = {article.split("/", 1)[0] for article in articles.values()}
-    rules = Suppression.objects.filter(lifted_at__isnull=True).filter(
-        (Q(kind__in=(SuppressionKind.EXACT, SuppressionKind.DOMAIN)) & Q(AnyOf(F("key"), wanted)))
-        | (Q(kind=SuppressionKind.PREFIX) & Q(AnyOf(PREFIX_HOST, netlocs)))
+    rows = (
+        Suppression.objects.filter(lifted_at__isnull=True)
+        .filter(
+            Q(AnyOf(F("key"), wanted))
+            | (Q(kind=SuppressionKind.PREFIX) & Q(AnyOf(PREFIX_HOST, netlocs)))
+        )
+        .order_by("pk")
+        .values_list("pk", "kind", "value", "key")
     )
-    exact: dict[str, Suppression] = {}
-    domain: dict[str, Suppression] = {}
-    prefixes: dict[str, list[Suppression]] = {}
-    for rule in rules.order_by("pk"):
-        if rule.kind == SuppressionKind.EXACT:
-            exact.setdefault(rule.key, rule)
-        elif rule.kind == SuppressionKind.DOMAIN:
-            domain[rule.key] = rule
+    exact: dict[str, RuleRef] = {}
+    domain: dict[str, RuleRef] = {}
+    prefixes: dict[str, list[tuple[str, RuleRef]]] = {}
+    for pk, kind, value, rule_key in rows:
+        rule = RuleRef(pk, kind, value)
+        if kind == SuppressionKind.EXACT:
+            exact.setdefault(rule_key, rule)
+        elif kind == SuppressionKind.DOMAIN:
+            domain[rule_key] = rule
         else:
-            prefixes.setdefault(rule.key.split("/", 1)[0], []).append(rule)
+            prefixes.setdefault(rule_key.split("/", 1)[0], []).append((rule_key, rule))
 
-    def blocking(key: str) -> Suppression | None:
+    def blocking(key: str) -> RuleRef | None:
         article = articles[key]
         found = exact.get(article)
-        if found is None:
-            host = urlsplit(key).hostname or ""
-            found = next((domain[d] for d in domains[host] if d in domain), None)
-        if found is None:
+        if found is None and domain:
+            found = next((domain[d] for d in domains[host_of(key)] if d in domain), None)
+        if found is None and prefixes:
             near = prefixes.get(article.split("/", 1)[0], ())
-            found = next((r for r in near if article.startswith(r.key)), None)
+            found = next((rule for prefix, rule in near if article.startswith(prefix)), None)
         return found
 
-    verdicts = []
-    for key, problem in zip(keys, problems, strict=True):
-        if key is None:
-            verdicts.append(Verdict(allowed=False, problem=problem))
-            continue
+    # One verdict for each URL of the batch, and for each rule (they are immutable).
+    answers: dict[str, Verdict] = {}
+    refusals: dict[int, Verdict] = {}
+    for key in valid:
         # Our copy is blocked by what blocks its source, and else like any URL.
         found = blocking(sources[key]) if key in sources else None
         if found is None:
             found = blocking(key)
-        verdicts.append(Verdict(allowed=found is None, rule=found))
-    return verdicts
+        if found is None:
+            answers[key] = ALLOWED
+        elif (refusal := refusals.get(found.pk)) is not None:
+            answers[key] = refusal
+        else:
+            answers[key] = refusals[found.pk] = Verdict(allowed=False, rule=found)
+    return [
+        answers[key] if key is not None else Verdict(allowed=False, problem=problem)
+        for key, problem in zip(keys, problems, strict=True)
+    ]
 
 
-def _sources_of_our_copies(articles: dict[str, str], base_hosts: dict[str, str]) -> dict[str, str]:
+def _sources_of_our_copies(articles: dict[str, str]) -> dict[str, str]:
     """The source URL of each item whose own copy one of `articles`' URLs names (one query,
     none when no URL is on our host)."""
     ours = base_host(host_of(settings.PUBLIC_BASE_URL))
