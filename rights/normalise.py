@@ -134,33 +134,29 @@ def _is_tracking(pair: str) -> bool:
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _PAIR = r"[A-Za-z0-9._~-]+=[A-Za-z0-9._~-]*"
 _CANONICAL_URL = re.compile(
-    rf"(https?://(?:{_LABEL}\.)*[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?)"
+    rf"(https?)://((?:{_LABEL}\.)*[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?)"
     rf"(/[A-Za-z0-9._~/-]*)?(?:\?((?:{_PAIR}(?:&{_PAIR})*)?))?"
 )
 
 
-def _normalise_simple(text: str) -> str | None:
-    """`normalise_url(text)` without w3lib or IDNA for a URL `_CANONICAL_URL` matches, else
-    None."""
+def _canonical_parts(text: str) -> tuple[str, str, str, str] | None:
+    """The scheme, host, path and query of `normalise_url(text)`, without w3lib or IDNA, for a
+    URL `_CANONICAL_URL` matches; else None."""
     match = _CANONICAL_URL.fullmatch(text)
     if match is None:
         return None
-    base, path, query = match.groups()
-    # Host length: `scheme://` is 7 or 8 characters.
-    if len(base) - base.index("://") - 3 > 253 or "--" in base or (path and "/." in path):
+    scheme, host, path, query = match.groups()
+    if len(host) > 253 or "--" in host or (path and "/." in path):
         return None
-    if not path:
-        path = "/"
-    if not query:
-        return base + path
-    pairs = query.split("&")
-    if len(pairs) > 1:
-        pairs.sort(key=lambda pair: pair.partition("="))
-    kept = [pair for pair in pairs if not _is_tracking(pair)]
-    return f"{base}{path}?{'&'.join(kept)}" if kept else base + path
+    if query:
+        pairs = query.split("&")
+        if len(pairs) > 1:
+            pairs.sort(key=lambda pair: pair.partition("="))
+        query = "&".join(pair for pair in pairs if not _is_tracking(pair))
+    return scheme, host, path or "/", query or ""
 
 
-def normalise_url(raw: str) -> str:
+def _checked_text(raw: str) -> str:
     if not isinstance(raw, str):
         raise NormaliseError("must be text")
     text = raw.strip()
@@ -168,10 +164,32 @@ def normalise_url(raw: str) -> str:
         raise NormaliseError("is empty")
     if len(text) > MAX_URL_LENGTH:
         raise NormaliseError(f"is longer than {MAX_URL_LENGTH} characters")
-    simple = _normalise_simple(text)
-    if simple is not None and len(simple) <= MAX_URL_LENGTH:
-        return simple
+    return text
+
+
+def normalise_url(raw: str) -> str:
+    text = _checked_text(raw)
+    parts = _canonical_parts(text)
+    if parts is not None:
+        scheme, host, path, query = parts
+        url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+        if len(url) <= MAX_URL_LENGTH:
+            return url
     return _normalise_full(text)
+
+
+def normalise_url_and_key(raw: str, *, base_hosts: dict[str, str]) -> tuple[str, str]:
+    """`normalise_url(raw)` and its `article_key`, for a caller doing both to many URLs: a URL
+    already in canonical form is split once for the two."""
+    text = _checked_text(raw)
+    parts = _canonical_parts(text)
+    if parts is not None:
+        scheme, host, path, query = parts
+        url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+        if len(url) <= MAX_URL_LENGTH:
+            return url, _article_key(scheme, host, None, path, query, base_hosts)
+    url = _normalise_full(text)
+    return url, article_key(url, base_hosts=base_hosts)
 
 
 def _normalise_full(text: str) -> str:
@@ -310,7 +328,17 @@ def article_key(url: str, *, base_hosts: dict[str, str] | None = None) -> str:
 
     `base_hosts` keeps `base_host` of each host name met, for a caller keying many URLs at once
     (the Public Suffix List's check is most of the cost)."""
-    scheme, hostname, port, path, query = _url_parts(url)
+    return _article_key(*_url_parts(url), base_hosts)
+
+
+def _article_key(
+    scheme: str,
+    hostname: str,
+    port: int | None,
+    path: str,
+    query: str,
+    base_hosts: dict[str, str] | None,
+) -> str:
     if base_hosts is None:
         host = base_host(hostname)
     elif (host := base_hosts.get(hostname, "")) == "":

@@ -22,6 +22,7 @@ from rights.normalise import (
     host_of,
     normalise_domain,
     normalise_url,
+    normalise_url_and_key,
 )
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
 from rights.services.trust import _public_slug
@@ -178,19 +179,22 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     the oldest.
     """
     keys: list[str | None] = []
-    problems: list[str] = []
-    for url in urls:
+    problems: dict[int, str] = {}
+    # Each normalised URL's article key; `base_host` of each host, computed once a batch.
+    articles: dict[str, str] = {}
+    base_hosts: dict[str, str] = {}
+    for index, url in enumerate(urls):
         try:
-            keys.append(normalise_url(url))
-            problems.append("")
+            key, article = normalise_url_and_key(url, base_hosts=base_hosts)
         except NormaliseError as exc:
             keys.append(None)
-            problems.append(str(exc))
-    valid = {key for key in keys if key is not None}
+            problems[index] = str(exc)
+            continue
+        keys.append(key)
+        articles[key] = article
+    valid = set(articles)
     if not valid:
-        return [Verdict(allowed=False, problem=problem) for problem in problems]
-    base_hosts: dict[str, str] = {}
-    articles = {key: article_key(key, base_hosts=base_hosts) for key in valid}
+        return [Verdict(allowed=False, problem=problem) for problem in problems.values()]
     sources = _sources_of_our_copies(articles)
     for source in sources.values():
         articles.setdefault(source, article_key(source, base_hosts=base_hosts))
@@ -246,8 +250,8 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
         else:
             answers[key] = refusals[found.pk] = Verdict(allowed=False, rule=found)
     return [
-        answers[key] if key is not None else Verdict(allowed=False, problem=problem)
-        for key, problem in zip(keys, problems, strict=True)
+        answers[key] if key is not None else Verdict(allowed=False, problem=problems[index])
+        for index, key in enumerate(keys)
     ]
 
 
