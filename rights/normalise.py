@@ -124,32 +124,45 @@ def _is_tracking(pair: str) -> bool:
 
 # A URL already in the form `normalise_url` gives, or one step from it (tracking arguments to
 # drop, query arguments to sort): lower-case http(s) scheme; a host of lower-case ASCII labels
-# (letters, digits, inner hyphens; at most 63 characters each; the last starting with a letter,
+# (letters, digits, inner hyphens; 1 to 63 characters each; the last starting with a letter,
 # so never an IP address in any notation); no port, user information or fragment; a path and
 # query of unreserved characters only (nothing to percent-encode or decode), with no dot segment
 # and no `;` parameters; the query `key=value` pairs. For these, w3lib and IDNA change nothing
 # but the query's order, so `normalise_url` skips them (tests/unit/test_normalise.py proves the
 # two paths equal). Hosts with `--` (IDNA's `xn--` and reserved third and fourth places) and
 # anything else take the full path.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_PAIR = r"[A-Za-z0-9._~-]+=[A-Za-z0-9._~-]*"
 _CANONICAL_URL = re.compile(
-    rf"(https?)://((?:{_LABEL}\.)*[a-z](?:[a-z0-9-]{{0,61}}[a-z0-9])?)"
-    rf"(/[A-Za-z0-9._~/-]*)?(?:\?((?:{_PAIR}(?:&{_PAIR})*)?))?"
+    r"(https?)://([a-z0-9.-]+)(/[A-Za-z0-9._~/-]*)?(?:\?([A-Za-z0-9._~=&-]*))?"
 )
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
 def _canonical_parts(text: str) -> tuple[str, str, str, str] | None:
     """The scheme, host, path and query of `normalise_url(text)`, without w3lib or IDNA, for a
-    URL `_CANONICAL_URL` matches; else None."""
+    URL in the form described above; else None."""
     match = _CANONICAL_URL.fullmatch(text)
     if match is None:
         return None
     scheme, host, path, query = match.groups()
-    if len(host) > 253 or "--" in host or (path and "/." in path):
+    if (
+        len(host) > 253
+        or "--" in host
+        or ".." in host
+        or ".-" in host
+        or "-." in host
+        or host[0] in ".-"
+        or host[-1] in ".-"
+        or host.rpartition(".")[2][0] not in _LOWER
+        or (len(host) > 63 and max(len(label) for label in host.split(".")) > 63)
+        or (path and "/." in path)
+    ):
         return None
     if query:
         pairs = query.split("&")
+        for pair in pairs:
+            name, equals, value = pair.partition("=")
+            if not name or not equals or "=" in value:
+                return None
         if len(pairs) > 1:
             pairs.sort(key=lambda pair: pair.partition("="))
         query = "&".join(pair for pair in pairs if not _is_tracking(pair))
@@ -313,10 +326,9 @@ def _base_path(path: str) -> str:
     if "//" in path:
         path = _SLASH_RUNS.sub("/", path)
     path = path.rstrip("/") or "/"
-    for suffix in AMP_PATH_SUFFIXES:
-        if path != suffix and path.endswith(suffix):
-            path = path.removesuffix(suffix).rstrip("/") or "/"
-            break
+    if path.endswith(AMP_PATH_SUFFIXES) and path not in AMP_PATH_SUFFIXES:
+        # Both endings are four characters long.
+        path = path[:-4].rstrip("/") or "/"
     return path
 
 

@@ -195,7 +195,7 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     valid = set(articles)
     if not valid:
         return [Verdict(allowed=False, problem=problem) for problem in problems.values()]
-    sources = _sources_of_our_copies(articles)
+    sources = _sources_of_our_copies(articles, base_hosts)
     for source in sources.values():
         articles.setdefault(source, article_key(source, base_hosts=base_hosts))
     domains = {host: _domains_of(host) for host in base_hosts}
@@ -255,10 +255,12 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     ]
 
 
-def _sources_of_our_copies(articles: dict[str, str]) -> dict[str, str]:
+def _sources_of_our_copies(articles: dict[str, str], base_hosts: dict[str, str]) -> dict[str, str]:
     """The source URL of each item whose own copy one of `articles`' URLs names (one query,
-    none when no URL is on our host)."""
+    none when no URL is on our host: `base_hosts` holds the batch's hosts)."""
     ours = base_host(host_of(settings.PUBLIC_BASE_URL))
+    if ours not in base_hosts.values():
+        return {}
     slugs = {
         url: slug
         for url, article in articles.items()
