@@ -14,7 +14,8 @@ every everyday spelling) through `POST /api/v1/clearance`, in-process through
 Runs against real PostgreSQL (database `rights_bench_api`, or BENCH_DATABASE; recreated) and
 real Redis (db 2, or BENCH_REDIS_URL; emptied before and after: the broker's queue and the
 throttle counters) through gunicorn with 2 sync workers and the production settings (DEBUG
-off); the per-key throttle is raised out of the way. Clients: BENCH_CLIENTS threads (default 2, one per worker) on keep-alive connections.
+off); the per-key throttle is raised out of the way. Clients: BENCH_CLIENTS threads (default
+2, one per worker) on keep-alive connections.
 """
 
 from __future__ import annotations
