@@ -128,18 +128,18 @@ def _is_tracking(pair: str) -> bool:
 # so never an IP address in any notation); no port, user information or fragment; a path and
 # query of unreserved characters only (nothing to percent-encode or decode), with no dot segment
 # and no `;` parameters; the query `key=value` pairs. For these, w3lib and IDNA change nothing
-# but the query's order, so `normalise_url` skips them (tests/unit/test_normalise.py proves the
-# two paths equal). Hosts with `--` (IDNA's `xn--` and reserved third and fourth places) and
-# anything else take the full path.
+# but the query's order, so `normalise_url` skips them (tests/unit/test_normalise_fast_path.py
+# proves the two paths equal). Hosts with `--` (IDNA's `xn--` and reserved third and fourth
+# places) and anything else take the full path.
 _CANONICAL_URL = re.compile(
     r"(https?)://([a-z0-9.-]+)(/[A-Za-z0-9._~/-]*)?(?:\?([A-Za-z0-9._~=&-]*))?"
 )
 _LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
 
 
-def _canonical_parts(text: str) -> tuple[str, str, str, str] | None:
-    """The scheme, host, path and query of `normalise_url(text)`, without w3lib or IDNA, for a
-    URL in the form described above; else None."""
+def _canonical(text: str) -> tuple[str, str, str, str, str] | None:
+    """`normalise_url(text)` and its scheme, host, path and query, without w3lib or IDNA, for
+    a URL in the form described above; else None."""
     match = _CANONICAL_URL.fullmatch(text)
     if match is None:
         return None
@@ -166,7 +166,11 @@ def _canonical_parts(text: str) -> tuple[str, str, str, str] | None:
         if len(pairs) > 1:
             pairs.sort(key=lambda pair: pair.partition("="))
         query = "&".join(pair for pair in pairs if not _is_tracking(pair))
-    return scheme, host, path or "/", query or ""
+    path = path or "/"
+    url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+    if len(url) > MAX_URL_LENGTH:
+        return None
+    return url, scheme, host, path, query or ""
 
 
 def _checked_text(raw: str) -> str:
@@ -182,25 +186,18 @@ def _checked_text(raw: str) -> str:
 
 def normalise_url(raw: str) -> str:
     text = _checked_text(raw)
-    parts = _canonical_parts(text)
-    if parts is not None:
-        scheme, host, path, query = parts
-        url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
-        if len(url) <= MAX_URL_LENGTH:
-            return url
-    return _normalise_full(text)
+    canonical = _canonical(text)
+    return canonical[0] if canonical is not None else _normalise_full(text)
 
 
 def normalise_url_and_key(raw: str, *, base_hosts: dict[str, str]) -> tuple[str, str]:
     """`normalise_url(raw)` and its `article_key`, for a caller doing both to many URLs: a URL
     already in canonical form is split once for the two."""
     text = _checked_text(raw)
-    parts = _canonical_parts(text)
-    if parts is not None:
-        scheme, host, path, query = parts
-        url = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
-        if len(url) <= MAX_URL_LENGTH:
-            return url, _article_key(scheme, host, None, path, query, base_hosts)
+    canonical = _canonical(text)
+    if canonical is not None:
+        url, scheme, host, path, query = canonical
+        return url, _article_key(scheme, host, None, path, query, base_hosts)
     url = _normalise_full(text)
     return url, article_key(url, base_hosts=base_hosts)
 
@@ -353,7 +350,9 @@ def _article_key(
 ) -> str:
     if base_hosts is None:
         host = base_host(hostname)
-    elif (host := base_hosts.get(hostname, "")) == "":
+    elif (known := base_hosts.get(hostname)) is not None:
+        host = known
+    else:
         host = base_hosts[hostname] = base_host(hostname)
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS.get(scheme):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rights.normalise import (
     MAX_URL_LENGTH,
     NormaliseError,
-    _canonical_parts,
+    _canonical,
     _checked_text,
     _normalise_full,
     article_key,
@@ -189,7 +189,7 @@ def test_normalising_and_keying_at_once_is_both_one_after_the_other(raw: str) ->
     ],
 )
 def test_canonical_urls_take_the_short_path(raw: str, normalised: str) -> None:
-    assert _canonical_parts(raw.strip()) is not None
+    assert _canonical(raw.strip()) is not None
     assert normalise_url(raw) == normalised == full(raw)
 
 
@@ -216,7 +216,7 @@ def test_canonical_urls_take_the_short_path(raw: str, normalised: str) -> None:
     ],
 )
 def test_anything_else_takes_the_full_path(raw: str) -> None:
-    assert _canonical_parts(raw) is None
+    assert _canonical(raw) is None
 
 
 # --- Runs of slashes ---------------------------------------------------------------------
