@@ -398,3 +398,27 @@ def spellings(url: str) -> list[str]:
         for name in hosts
         for path in paths
     ]
+
+
+def spelling_keys(url: str, key: str, *, plain_hosts: dict[str, bool]) -> list[str]:
+    """The article keys of `url`'s `spellings` other than its own, `key`: none for nearly every
+    URL. A spelling keys differently only when the article's host itself begins with `www.`,
+    `amp.` or `m.` (or has no dot, or is a public suffix, where `base_host` keeps the label in
+    front), or its path ends in an AMP ending: `https://www.m.x.com/a` keys as `m.x.com/a`, and
+    its spelling `https://m.x.com/a` as `x.com/a`. A lookup by key that looks these up too
+    refuses at least every URL a lookup by spelling refused.
+
+    `plain_hosts` keeps the verdict on each host met, for a caller with many URLs."""
+    netloc, _, rest = key.partition("/")
+    path = "/" + rest.partition("?")[0]
+    plain = plain_hosts.get(netloc)
+    if plain is None:
+        plain = plain_hosts[netloc] = (
+            "." in netloc
+            and ":" not in netloc
+            and not netloc.startswith(HOST_SPELLINGS)
+            and not is_public_suffix(netloc)
+        )
+    if plain and not path.endswith(AMP_PATH_SUFFIXES):
+        return []
+    return sorted({article_key(spelling) for spelling in spellings(url)} - {key})

@@ -23,6 +23,7 @@ from rights.normalise import (
     normalise_domain,
     normalise_url,
     normalise_url_and_key,
+    spelling_keys,
 )
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
 from rights.services.trust import _public_slug
@@ -171,9 +172,11 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
 
     "The same article" means what it means to intake: two URLs are the same article when their
     `article_key`s are equal (scheme, `www.`, AMP and mobile hosts, trailing and doubled
-    slashes, AMP edition), so an exact rule blocks every URL with its key. Our own copy of an
-    article (`PUBLIC_BASE_URL/a/<slug>/`, any spelling) is blocked by what blocks its source.
-    One query per batch, whatever its size and whatever the rules (and one more when the batch
+    slashes, AMP edition), so an exact rule blocks every URL with its key, and every URL one of
+    whose `spellings` has its key (`spelling_keys`: no other key, but for stacked spellings
+    such as `www.m.` hosts and `/amp/amp` paths). Our own copy of an article
+    (`PUBLIC_BASE_URL/a/<slug>/`, any spelling) is blocked by what blocks its source. One query
+    per batch, whatever its size and whatever the rules (and one more when the batch
     names our own copies); when several rules cover a URL, an exact rule is named before a
     domain rule, and a domain rule before a prefix; among several exact rules for one article,
     the oldest.
@@ -198,11 +201,22 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     sources = _sources_of_our_copies(articles, base_hosts)
     for source in sources.values():
         articles.setdefault(source, article_key(source, base_hosts=base_hosts))
+    # The rare URL some spelling of which keys differently (see `spelling_keys`).
+    plain_hosts: dict[str, bool] = {}
+    also = {
+        url: extra
+        for url, article in articles.items()
+        if (extra := spelling_keys(url, article, plain_hosts=plain_hosts))
+    }
     domains = {host: _domains_of(host) for host in base_hosts}
     # One query for the three kinds, through two partial indexes of the active rules: the key
     # of each URL's article and of each domain above its host (exact and domain rules: an
     # article key always holds a `/`, a domain never does), and the prefix rules on the hosts.
-    wanted = {*articles.values(), *(d for group in domains.values() for d in group)}
+    wanted = {
+        *articles.values(),
+        *(k for extra in also.values() for k in extra),
+        *(d for group in domains.values() for d in group),
+    }
     netlocs = {article.split("/", 1)[0] for article in articles.values()}
     rows = (
         Suppression.objects.filter(lifted_at__isnull=True)
@@ -228,6 +242,8 @@ def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     def blocking(key: str) -> RuleRef | None:
         article = articles[key]
         found = exact.get(article)
+        if found is None and key in also:
+            found = next((exact[k] for k in also[key] if k in exact), None)
         if found is None and domain:
             found = next((domain[d] for d in domains[host_of(key)] if d in domain), None)
         if found is None and prefixes:

@@ -137,6 +137,55 @@ def test_rules_by_key_answer_as_rules_by_spelling_did(
         assert (not verdict.allowed) == by_spelling(before, rules), (url, rules)
 
 
+# Stacked spellings, where the spellings of a URL and its article key part ways: a host that
+# itself begins with `m.` or `www.`, two prefixes, an AMP ending twice, or a path `/amp`.
+STACKED_ARTICLES = st.builds(
+    lambda host, segments: f"https://{host}/{'/'.join(segments)}",
+    st.sampled_from(["m.example.net", "www.m.example.net", "amp.news.example.org", "co.uk"]),
+    st.lists(st.sampled_from(["a", "amp", "b.amp", "c"]), min_size=1, max_size=3),
+)
+STACKED = st.tuples(
+    st.sampled_from(["https", "http"]),
+    st.sampled_from(["", "www.", "m.", "www.m.", "amp.www."]),
+    st.sampled_from(["", "/", "/amp", "/amp/amp", ".amp", "/amp.amp"]),
+    st.sampled_from(["", "?amp=1"]),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    articles=st.lists(STACKED_ARTICLES, min_size=1, max_size=4, unique=True),
+    picks=st.lists(st.tuples(st.integers(0, 3), STACKED), min_size=1, max_size=6),
+    seen=st.lists(STACKED, min_size=1, max_size=8),
+)
+def test_stacked_spellings_are_refused_by_key_wherever_they_were_by_spelling(
+    db: None,
+    articles: list[str],
+    picks: list[tuple[int, tuple[str, str, str, str]]],
+    seen: list[tuple[str, str, str, str]],
+) -> None:
+    rules = sorted(
+        {
+            (SuppressionKind.EXACT, normalise_url(variant(articles[n % len(articles)], *how)))
+            for n, how in picks
+        }
+    )
+    urls = [variant(article, *how) for article in articles for how in seen]
+    with transaction.atomic():
+        Suppression.objects.bulk_create(Suppression(kind=k, value=v) for k, v in rules)
+        verdicts = publication_verdicts(urls)
+        transaction.set_rollback(True)
+    keys = {article_key(value) for _, value in rules}
+    for url, verdict in zip(urls, verdicts, strict=True):
+        # Refused by spelling, or by the article's own key: refused.
+        if by_spelling(url, rules) or article_key(normalise_url(url)) in keys:
+            assert not verdict.allowed, (url, rules)
+
+
 def test_an_exact_rule_with_an_amp_argument_blocks_its_own_url() -> None:
     # By spelling, the AMP argument was dropped from the URL's spellings, and never matched.
     suppression_create(

@@ -17,6 +17,7 @@ from rights.normalise import (
     normalise_url,
     normalise_url_and_key,
     prefix_key,
+    spelling_keys,
     spellings,
 )
 
@@ -244,3 +245,46 @@ def test_a_prefix_folds_its_slashes_as_article_keys_do() -> None:
     )
     # The query keeps its slashes: they are not the path's.
     assert article_key("https://x.example/a?u=//b") == "x.example/a?u=//b"
+
+
+# --- Keys of spellings ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "others"),
+    [
+        ("https://www.x.example/a/", []),
+        ("https://x.example/", []),
+        ("https://www.m.x.example/a", ["x.example/a"]),
+        ("https://x.example/a/amp/amp", ["x.example/a"]),
+        ("https://www.co.uk/a", []),
+        ("http://localhost/a", ["www.localhost/a", "amp.localhost/a", "m.localhost/a"]),
+    ],
+)
+def test_spellings_key_alike_but_for_stacked_ones(url: str, others: list[str]) -> None:
+    key = article_key(url)
+    found = spelling_keys(url, key, plain_hosts={})
+    assert sorted(found) == sorted(others)
+    assert set(found) == {article_key(s) for s in spellings(url)} - {key}
+
+
+PREFIXED = st.builds(
+    lambda scheme, prefix, host, path: f"{scheme}://{prefix}{host}{path}",
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["", "www.", "m.", "amp.", "www.m.", "m.www."]),
+    st.one_of(GOOD_HOST, st.sampled_from(["co.uk", "github.io", "localhost", "127.0.0.1"])),
+    st.one_of(GOOD_PATH, st.sampled_from(["/amp", "/a/amp/amp", "/a.amp/", "/a/amp.amp"])),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(raw=st.one_of(CANONICAL, PREFIXED))
+def test_spelling_keys_are_the_keys_of_the_spellings(raw: str) -> None:
+    try:
+        url = normalise_url(raw)
+    except NormaliseError:
+        return
+    key = article_key(url)
+    assert set(spelling_keys(url, key, plain_hosts={})) == (
+        {article_key(s) for s in spellings(url)} - {key}
+    )
