@@ -409,8 +409,10 @@ def spelling_keys(url: str, key: str, *, plain_hosts: dict[str, bool]) -> list[s
     refuses at least every URL a lookup by spelling refused.
 
     `plain_hosts` keeps the verdict on each host met, for a caller with many URLs."""
-    netloc, _, rest = key.partition("/")
-    path = "/" + rest.partition("?")[0]
+    slash = key.find("/")
+    netloc = key[:slash]
+    query = key.find("?", slash)
+    path = key if query < 0 else key[:query]  # the key up to the path's end
     plain = plain_hosts.get(netloc)
     if plain is None:
         plain = plain_hosts[netloc] = (
