@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Left, StrIndex
+
+from rights.normalise import article_key, prefix_key
 
 
 class SuppressionKind(models.TextChoices):
@@ -12,11 +18,38 @@ class SuppressionKind(models.TextChoices):
     DOMAIN = "domain", "Whole domain"
 
 
+def rule_key(kind: str, value: str) -> str:
+    """What a rule is looked up by: an exact rule's `article_key` (every spelling of the
+    article has it), a prefix rule's `prefix_key`, a domain rule's domain."""
+    if kind == SuppressionKind.EXACT:
+        return article_key(value)
+    if kind == SuppressionKind.PREFIX:
+        return prefix_key(value)
+    return value
+
+
+class SuppressionManager(models.Manager["Suppression"]):
+    def bulk_create(self, objs: Iterable[Suppression], *args: Any, **kwargs: Any) -> list[Any]:
+        """Rules made in bulk get their keys like those saved one by one."""
+        rules = list(objs)
+        for rule in rules:
+            rule.key = rule_key(rule.kind, rule.value)
+        return super().bulk_create(rules, *args, **kwargs)
+
+
+# The host part of a prefix rule's key (`bbc.co.uk` of `bbc.co.uk/news/`): the few prefix rules
+# on the hosts of a batch's URLs are found through an index on it.
+PREFIX_HOST = Left("key", StrIndex("key", models.Value("/")) - 1)
+
+
 class Suppression(models.Model):
     kind = models.CharField(max_length=8, choices=SuppressionKind.choices)
     value = models.CharField(
         max_length=2048, help_text="normalised URL, URL prefix, or lower-case domain"
     )
+    # Derived from kind and value on every save (`rule_key`): an exact rule's article key, so
+    # that the publication check looks up one key per URL instead of its every spelling.
+    key = models.CharField(max_length=2048, default="", editable=False)
     case = models.ForeignKey(
         "rights.TakedownRequest",
         on_delete=models.PROTECT,
@@ -44,6 +77,8 @@ class Suppression(models.Model):
     )
     lift_reason = models.TextField(blank=True)
 
+    objects = SuppressionManager()
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -55,9 +90,26 @@ class Suppression(models.Model):
                 name="suppression_active_unique",
             ),
         ]
+        indexes = [
+            models.Index(
+                fields=["key"], condition=models.Q(lifted_at__isnull=True), name="suppression_key"
+            ),
+            models.Index(
+                PREFIX_HOST,
+                condition=models.Q(kind="prefix", lifted_at__isnull=True),
+                name="suppression_prefix_host",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.key = rule_key(self.kind, self.value)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"kind", "value"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "key"}
+        super().save(*args, **kwargs)
 
 
 class LadderRung(models.Model):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
@@ -14,15 +14,19 @@ from rights import audit, clock
 from rights.db import AnyOf
 from rights.errors import DomainError
 from rights.models import ContentItem, Suppression, SuppressionKind, TakedownRequest
+from rights.models.enforcement import PREFIX_HOST
 from rights.normalise import (
     NormaliseError,
     article_key,
+    base_host,
+    host_of,
     normalise_domain,
     normalise_url,
-    prefix_key,
-    spellings,
+    normalise_url_and_key,
+    spelling_keys,
 )
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
+from rights.services.trust import _public_slug
 
 
 def suppression_create(
@@ -140,93 +144,155 @@ def suppressions_release(*, case: TakedownRequest, actor: str) -> None:
                 suppression_lift(rule=rule, actor=actor, reason="the case was restored")
 
 
+class RuleRef(NamedTuple):
+    """The rule that blocks a URL, as the publication check names it (the row's other fields,
+    the reason among them, stay in the database)."""
+
+    pk: int
+    kind: str
+    value: str
+
+
 @dataclass(frozen=True)
 class Verdict:
     """May one URL be published, and if not, the rule that blocks it (None: the URL itself is
     not one we could ever publish, e.g. not an http(s) URL)."""
 
     allowed: bool
-    rule: Suppression | None = None
+    rule: RuleRef | None = None
     problem: str = ""
+
+
+ALLOWED = Verdict(allowed=True)
 
 
 def publication_verdicts(urls: Sequence[str]) -> list[Verdict]:
     """For each of `urls`, in order: may the crawler (re)publish it, and if not, which rule
     blocks it. The one check: `may_publish` is this for a single URL.
 
-    "The same article" means what it means to intake: every everyday spelling of a suppressed
-    URL (scheme, `www.`, AMP and mobile hosts, trailing slash, AMP edition) is suppressed too,
-    through the same `spellings` that resolution uses. One query per batch, whatever its size
-    and whatever the rules; when several rules cover a URL, an exact rule is named before a
-    domain rule, and a domain rule before a prefix.
+    "The same article" means what it means to intake: two URLs are the same article when their
+    `article_key`s are equal (scheme, `www.`, AMP and mobile hosts, trailing and doubled
+    slashes, AMP edition), so an exact rule blocks every URL with its key, and every URL one of
+    whose `spellings` has its key (`spelling_keys`: no other key, but for stacked spellings
+    such as `www.m.` hosts and `/amp/amp` paths). Our own copy of an article
+    (`PUBLIC_BASE_URL/a/<slug>/`, any spelling) is blocked by what blocks its source. One query
+    per batch, whatever its size and whatever the rules (and one more when the batch
+    names our own copies); when several rules cover a URL, an exact rule is named before a
+    domain rule, and a domain rule before a prefix; among several exact rules for one article,
+    the oldest.
     """
     keys: list[str | None] = []
-    problems: list[str] = []
-    for url in urls:
+    problems: dict[int, str] = {}
+    # Each normalised URL's article key; `base_host` of each host, computed once a batch.
+    articles: dict[str, str] = {}
+    base_hosts: dict[str, str] = {}
+    for index, url in enumerate(urls):
         try:
-            keys.append(normalise_url(url))
-            problems.append("")
+            key, article = normalise_url_and_key(url, base_hosts=base_hosts)
         except NormaliseError as exc:
             keys.append(None)
-            problems.append(str(exc))
-    valid = [key for key in keys if key is not None]
-    if not valid:
-        return [Verdict(allowed=False, problem=problem) for problem in problems]
-    url_spellings = {key: spellings(key) for key in valid}
-    url_domains = {key: _domains_of(key) for key in valid}
-    url_articles = {key: article_key(key) for key in valid}
-    hosts = sorted({article.split("/", 1)[0] for article in url_articles.values()})
-    near_host = Q()
-    for host in hosts:
-        near_host |= (
-            Q(value__contains=f"://{host}/")
-            | Q(value__contains=f".{host}/")
-            | Q(value__endswith=f"://{host}")
-            | Q(value__endswith=f".{host}")
-        )
-    # One query for the three kinds: each branch is an indexed lookup on (kind, value) among
-    # the active rules, or, for prefixes, the few rules on the URLs' hosts.
-    rules = Suppression.objects.filter(lifted_at__isnull=True).filter(
-        (
-            Q(kind=SuppressionKind.EXACT)
-            & Q(AnyOf(F("value"), sorted({s for group in url_spellings.values() for s in group})))
-        )
-        | (
-            Q(kind=SuppressionKind.DOMAIN)
-            & Q(AnyOf(F("value"), sorted({d for group in url_domains.values() for d in group})))
-        )
-        | (Q(kind=SuppressionKind.PREFIX) & near_host)
-    )
-    exact: dict[str, Suppression] = {}
-    domain: dict[str, Suppression] = {}
-    prefixes: list[tuple[str, Suppression]] = []
-    for rule in rules.order_by("pk"):
-        if rule.kind == SuppressionKind.EXACT:
-            exact[rule.value] = rule
-        elif rule.kind == SuppressionKind.DOMAIN:
-            domain[rule.value] = rule
-        else:
-            prefixes.append((prefix_key(rule.value), rule))
-    verdicts = []
-    for key, problem in zip(keys, problems, strict=True):
-        if key is None:
-            verdicts.append(Verdict(allowed=False, problem=problem))
+            problems[index] = str(exc)
             continue
-        blocking: Suppression | None = next(
-            (exact[s] for s in url_spellings[key] if s in exact), None
+        keys.append(key)
+        articles[key] = article
+    valid = set(articles)
+    if not valid:
+        return [Verdict(allowed=False, problem=problem) for problem in problems.values()]
+    sources = _sources_of_our_copies(articles, base_hosts)
+    for source in sources.values():
+        articles.setdefault(source, article_key(source, base_hosts=base_hosts))
+    # The rare URL some spelling of which keys differently (see `spelling_keys`).
+    plain_hosts: dict[str, bool] = {}
+    also = {
+        url: extra
+        for url, article in articles.items()
+        if (extra := spelling_keys(url, article, plain_hosts=plain_hosts))
+    }
+    domains = {host: _domains_of(host) for host in base_hosts}
+    # One query for the three kinds, through two partial indexes of the active rules: the key
+    # of each URL's article and of each domain above its host (exact and domain rules: an
+    # article key always holds a `/`, a domain never does), and the prefix rules on the hosts.
+    wanted = {
+        *articles.values(),
+        *(k for extra in also.values() for k in extra),
+        *(d for group in domains.values() for d in group),
+    }
+    netlocs = {article.split("/", 1)[0] for article in articles.values()}
+    rows = (
+        Suppression.objects.filter(lifted_at__isnull=True)
+        .filter(
+            Q(AnyOf(F("key"), wanted))
+            | (Q(kind=SuppressionKind.PREFIX) & Q(AnyOf(PREFIX_HOST, netlocs)))
         )
-        if blocking is None:
-            blocking = next((domain[d] for d in url_domains[key] if d in domain), None)
-        if blocking is None:
-            article = url_articles[key]
-            blocking = next((r for prefix, r in prefixes if article.startswith(prefix)), None)
-        verdicts.append(Verdict(allowed=blocking is None, rule=blocking))
-    return verdicts
+        .order_by("pk")
+        .values_list("pk", "kind", "value", "key")
+    )
+    exact: dict[str, RuleRef] = {}
+    domain: dict[str, RuleRef] = {}
+    prefixes: dict[str, list[tuple[str, RuleRef]]] = {}
+    for pk, kind, value, rule_key in rows:
+        rule = RuleRef(pk, kind, value)
+        if kind == SuppressionKind.EXACT:
+            exact.setdefault(rule_key, rule)
+        elif kind == SuppressionKind.DOMAIN:
+            domain[rule_key] = rule
+        else:
+            prefixes.setdefault(rule_key.split("/", 1)[0], []).append((rule_key, rule))
+
+    def blocking(key: str) -> RuleRef | None:
+        article = articles[key]
+        found = exact.get(article)
+        if found is None and key in also:
+            found = next((exact[k] for k in also[key] if k in exact), None)
+        if found is None and domain:
+            found = next((domain[d] for d in domains[host_of(key)] if d in domain), None)
+        if found is None and prefixes:
+            near = prefixes.get(article.split("/", 1)[0], ())
+            found = next((rule for prefix, rule in near if article.startswith(prefix)), None)
+        return found
+
+    # One verdict for each URL of the batch, and for each rule (they are immutable).
+    answers: dict[str, Verdict] = {}
+    refusals: dict[int, Verdict] = {}
+    for key in valid:
+        # Our copy is blocked by what blocks its source, and else like any URL.
+        found = blocking(sources[key]) if key in sources else None
+        if found is None:
+            found = blocking(key)
+        if found is None:
+            answers[key] = ALLOWED
+        elif (refusal := refusals.get(found.pk)) is not None:
+            answers[key] = refusal
+        else:
+            answers[key] = refusals[found.pk] = Verdict(allowed=False, rule=found)
+    return [
+        answers[key] if key is not None else Verdict(allowed=False, problem=problems[index])
+        for index, key in enumerate(keys)
+    ]
 
 
-def _domains_of(key: str) -> list[str]:
-    """The host of a normalised URL and every domain above it (a domain rule covers them all)."""
-    labels = (urlsplit(key).hostname or "").lower().split(".")
+def _sources_of_our_copies(articles: dict[str, str], base_hosts: dict[str, str]) -> dict[str, str]:
+    """The source URL of each item whose own copy one of `articles`' URLs names (one query,
+    none when no URL is on our host: `base_hosts` holds the batch's hosts)."""
+    ours = base_host(host_of(settings.PUBLIC_BASE_URL))
+    if ours not in base_hosts.values():
+        return {}
+    slugs = {
+        url: slug
+        for url, article in articles.items()
+        if ours in article.split("/", 1)[0] and (slug := _public_slug(url)) is not None
+    }
+    if not slugs:
+        return {}
+    by_slug = dict(
+        ContentItem.objects.filter(slug__in=set(slugs.values())).values_list("slug", "source_url")
+    )
+    return {url: by_slug[slug] for url, slug in slugs.items() if slug in by_slug}
+
+
+def _domains_of(host: str) -> list[str]:
+    """A host and every domain above it (a domain rule covers them all)."""
+    labels = host.split(".")
     return [".".join(labels[i:]) for i in range(len(labels))]
 
 

@@ -127,6 +127,9 @@ def test_clearance_agrees_with_may_publish_on_the_catalogue_before_and_after_rem
     blocked = {r["url"] for r in after if not r["allowed"] and "problem" not in r}
     for item in items:
         assert set(variants(item.source_url)) <= blocked
+        # Our own copy too, under the rule that blocks its source.
+        ours = next(r for r in after if r["url"] == item.public_url)
+        assert ours["blocked_by"]["value"] == item.source_url
     kinds = {r["blocked_by"]["kind"] for r in after if r["blocked_by"]}
     assert kinds == {"exact", "domain", "prefix"}
     assert any(r["allowed"] for r in after)
