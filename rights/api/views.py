@@ -53,6 +53,11 @@ def problems(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: PROBLEM for code in sorted({401, 403, 429, *codes})}
 
 
+# What an endpoint that reads a body may answer about the body itself: chunked without a length
+# (411), over MAX_REQUEST_BODY (413), not JSON (415), invalid (422).
+BODY_PROBLEMS = (411, 413, 415, 422)
+
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
@@ -243,7 +248,7 @@ class TakedownsView(PartnerView):
         responses={
             201: s.CaseOutSerializer,
             200: OpenApiResponse(s.CaseOutSerializer, description="A retry: the first case."),
-            **problems(409, 415, 422),
+            **problems(409, *BODY_PROBLEMS),
         },
         examples=[OpenApiExample("One article", value=EXAMPLE_REQUEST, request_only=True)],
     )
@@ -274,12 +279,7 @@ class TakedownBatchView(PartnerView):
         request=s.BatchInDocSerializer,
         responses={
             200: s.BatchOutSerializer,
-            401: PROBLEM,
-            403: PROBLEM,
-            413: PROBLEM,
-            415: PROBLEM,
-            422: PROBLEM,
-            429: PROBLEM,
+            **problems(*BODY_PROBLEMS),
         },
         examples=[
             OpenApiExample(
@@ -400,12 +400,7 @@ class ClearanceView(PartnerView):
         request=s.ClearanceInSerializer,
         responses={
             200: s.ClearanceOutSerializer,
-            401: PROBLEM,
-            403: PROBLEM,
-            413: PROBLEM,
-            415: PROBLEM,
-            422: PROBLEM,
-            429: PROBLEM,
+            **problems(*BODY_PROBLEMS),
         },
         examples=[
             OpenApiExample(

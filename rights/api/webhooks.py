@@ -21,7 +21,7 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from rights.api.views import PROBLEM, PartnerView, TakedownPagination
+from rights.api.views import BODY_PROBLEMS, PROBLEM, PartnerView, TakedownPagination, problems
 from rights.models import Outlet, PartnerKey, WebhookDelivery, WebhookEndpoint
 from rights.presenters import iso
 from rights.services import webhooks
@@ -132,9 +132,7 @@ class EndpointView(WebhookView):
         responses={
             200: EndpointOutSerializer,
             201: EndpointOutSerializer,
-            401: PROBLEM,
-            403: PROBLEM,
-            422: PROBLEM,
+            **problems(*BODY_PROBLEMS),
         },
     )
     def put(self, request: Request) -> Response:
