@@ -641,12 +641,32 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Takedown partner API",
-    "DESCRIPTION": (
-        "File takedown requests for your outlet's content, follow them to their outcome, and ask "
-        "whether URLs may be published. Send your key as `Authorization: Bearer <key>`. Every "
-        "error is RFC 9457 problem details (`application/problem+json`) naming the fields at "
-        "fault."
-    ),
+    "DESCRIPTION": """\
+File takedown requests for your outlet's content, follow them to their outcome, and ask whether
+URLs may be published. Send your key as `Authorization: Bearer <key>`. Every error is RFC 9457
+problem details (`application/problem+json`) naming the fields at fault. Send bodies as JSON with
+a `Content-Length` (a chunked body is a 411; one over 8 MiB is a 413).
+
+**Batches** answer 200 as a whole; each item's own status (201, 200 for a retry, 4xx with its
+problem) is in `results`, in order. **Retries** are safe with an idempotency key: the same key and
+body return the first case. Withdrawing a case already withdrawn answers 409
+`not_withdrawable`: after a lost answer, read the case to see that the first call took.
+
+**Webhooks.** Register one endpoint (`PUT /api/v1/webhook/endpoint`, https on a public address)
+and every event of the cases your key filed is POSTed to it as JSON
+`{"type", "timestamp", "data"}`, `data` being the case as `GET /api/v1/takedowns/{reference}`
+shows it at that moment. Types: `case.received`, `case.approved`, `case.removed`,
+`case.disabled` (the fail-safe, pending a decision), `case.rejected` (with the statement of
+reasons), `case.restored`, `case.breached`, `case.not_found`, `case.withdrawn`. Each call is
+signed per the Standard Webhooks specification (headers `webhook-id`, `webhook-timestamp`,
+`webhook-signature`, your `whsec_` secret): verify it with the `standardwebhooks` package,
+`Webhook(secret).verify(body, headers)`. Delivery is at least once: a retry of an event carries
+the same `webhook-id` (use it to drop duplicates). Answer 2xx within a few seconds; anything else
+is retried with a backoff of 10 s doubling to 5 minutes, then kept as a dead letter that staff
+can send again (`GET /api/v1/webhook/deliveries` lists each one's state). Events may arrive out
+of order (two are often sent at once): order them by `timestamp`, or read the case. Your own
+content is approved as it is received, so its `case.received` already shows it approved.
+""",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",

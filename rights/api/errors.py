@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -111,6 +112,8 @@ def flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
 
 def _field_name(name: str, prefix: str) -> str:
     head, bracket, rest = name.partition("[")
+    if prefix and head == "external_id":
+        return f"{prefix}.idempotency_key"  # a batch item's own field, not the header
     name = INTAKE_FIELDS.get(head, head) + bracket + rest
     return f"{prefix}.{name}" if prefix else name
 
@@ -189,7 +192,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return problem_response(422, body, headers=_headers(response))
     wait = getattr(exc, "wait", None)
     if isinstance(exc, exceptions.Throttled) and wait is not None:
-        detail = f"Too many requests for this key; try again in {int(wait) + 1} seconds."
+        # Whole seconds, rounded up in the header and the words alike (DRF's header rounds
+        # down, which asks the client back a moment too early).
+        seconds = max(1, math.ceil(wait))
+        response["Retry-After"] = str(seconds)
+        detail = f"Too many requests for this key; try again in {seconds} seconds."
     else:
         detail = str(exc.detail) if not isinstance(exc.detail, list | dict) else str(code)
     body = problem(response.status_code, code=code, detail=detail)

@@ -21,13 +21,14 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from rights.api.views import BODY_PROBLEMS, PROBLEM, PartnerView, TakedownPagination, problems
+from rights.api.serializers import StrictSerializer
+from rights.api.views import BODY_PROBLEMS, PartnerView, TakedownPagination, problems
 from rights.models import Outlet, PartnerKey, WebhookDelivery, WebhookEndpoint
 from rights.presenters import iso
 from rights.services import webhooks
 
 
-class EndpointInSerializer(serializers.Serializer[Any]):
+class EndpointInSerializer(StrictSerializer):
     url = serializers.CharField(
         max_length=webhooks.MAX_URL,
         help_text="An https URL on the public internet; events are POSTed to it.",
@@ -111,7 +112,7 @@ class EndpointView(WebhookView):
     @extend_schema(
         operation_id="webhook_endpoint_read",
         summary="Where your events are sent",
-        responses={200: EndpointOutSerializer, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+        responses={200: EndpointOutSerializer, **problems(404)},
     )
     def get(self, request: Request) -> Response:
         endpoint = WebhookEndpoint.objects.filter(outlet=self.outlet()).first()
@@ -141,12 +142,12 @@ class EndpointView(WebhookView):
         endpoint, secret = webhooks.endpoint_register(
             outlet=self.outlet(), url=serializer.validated_data["url"], actor=self.actor()
         )
-        return Response(_endpoint(endpoint, secret), status=201 if secret else 200)
+        return _secret_answer(Response(_endpoint(endpoint, secret), status=201 if secret else 200))
 
     @extend_schema(
         operation_id="webhook_endpoint_delete",
         summary="Stop sending events",
-        responses={204: None, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+        responses={204: None, **problems(404)},
     )
     def delete(self, request: Request) -> Response:
         if not webhooks.endpoint_remove(outlet=self.outlet(), actor=self.actor()):
@@ -160,11 +161,11 @@ class EndpointSecretView(WebhookView):
         summary="A new signing secret",
         description="Answers the new `whsec_` secret once; the old one stops signing at once.",
         request=None,
-        responses={200: EndpointOutSerializer, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+        responses={200: EndpointOutSerializer, **problems(404)},
     )
     def post(self, request: Request) -> Response:
         endpoint, secret = webhooks.endpoint_rotate_secret(outlet=self.outlet(), actor=self.actor())
-        return Response(_endpoint(endpoint, secret))
+        return _secret_answer(Response(_endpoint(endpoint, secret)))
 
 
 class DeliveryPagination(TakedownPagination):
@@ -198,7 +199,7 @@ class DeliveriesView(WebhookView):
             ),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1 to 200; 50 by default."),
         ],
-        responses={200: DeliveryPageSerializer, 401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
+        responses={200: DeliveryPageSerializer, **problems(422)},
     )
     def get(self, request: Request) -> Response:
         paginator = DeliveryPagination()
@@ -207,3 +208,9 @@ class DeliveriesView(WebhookView):
         )
         assert page is not None
         return paginator.get_paginated_response([_delivery(d) for d in page])
+
+
+def _secret_answer(response: Response) -> Response:
+    """An answer that may hold the signing secret, shown once: no cache may keep it."""
+    response["Cache-Control"] = "no-store"
+    return response

@@ -110,7 +110,9 @@ def test_the_command_prints_the_key_once_lists_prefixes_and_revokes(
     listing = run_command("partner_key", "list")
     assert listing.json()[0]["prefix"] == stored.prefix
     assert key.split(".")[1] not in listing.stdout
-    assert run_command("partner_key", "create", "--outlet", "nope").code == 1
+    unknown = run_command("partner_key", "create", "--outlet", "nope")
+    assert unknown.code == 1
+    assert "partner outlets: telegraph" in unknown.stderr  # what to type instead
     assert (
         run_command("partner_key", "create", "--outlet", "telegraph", "--expires-in-days", "0").code
         == 2

@@ -230,6 +230,8 @@ def test_one_id_twice_in_a_batch_is_one_case_and_another_body_under_it_is_refuse
     assert [r["status"] for r in results] == [201, 200, 409], results
     assert results[0]["case"]["reference"] == results[1]["case"]["reference"]
     assert results[2]["problem"]["code"] == "idempotency_conflict"
+    # The item's own field, not the single request's header.
+    assert results[2]["problem"]["errors"][0]["field"] == "requests[2].idempotency_key"
     assert TakedownRequest.objects.count() == 1
 
 

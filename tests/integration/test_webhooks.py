@@ -424,8 +424,16 @@ def test_api_registers_shows_the_secret_once_and_refuses_private_addresses(
     assert "private address" in refused.json()["detail"]
     assert not WebhookEndpoint.objects.exists()
 
+    misspelt = client.put(
+        "/api/v1/webhook/endpoint", {"url": receiver.url, "secret": "mine"}, format="json"
+    )
+    assert misspelt.status_code == 422
+    assert misspelt.json()["errors"][0]["field"] == "secret"
+    assert not WebhookEndpoint.objects.exists()
+
     created = client.put("/api/v1/webhook/endpoint", {"url": receiver.url}, format="json")
     assert created.status_code == 201
+    assert created["Cache-Control"] == "no-store"  # shown once: kept by no cache
     secret = created.json()["secret"]
     assert secret.startswith("whsec_")
     shown = client.get("/api/v1/webhook/endpoint")
@@ -434,6 +442,7 @@ def test_api_registers_shows_the_secret_once_and_refuses_private_addresses(
     assert shown.json()["url"] == receiver.url
     rotated = client.post("/api/v1/webhook/endpoint/secret")
     assert rotated.status_code == 200
+    assert rotated["Cache-Control"] == "no-store"
     assert rotated.json()["secret"] not in {secret, ""}
     assert client.delete("/api/v1/webhook/endpoint").status_code == 204
     assert client.delete("/api/v1/webhook/endpoint").status_code == 404

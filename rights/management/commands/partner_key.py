@@ -58,7 +58,12 @@ class Command(BaseCommand):
     def create(self, options: dict[str, Any], actor: str) -> None:
         outlet = Outlet.objects.filter(slug=options["outlet"]).first()
         if outlet is None:
-            raise CommandError(f"no outlet {options['outlet']!r}", returncode=EXIT_NOT_FOUND)
+            partners = Outlet.objects.filter(is_partner=True).order_by("slug")
+            known = ", ".join(partners.values_list("slug", flat=True)[:20]) or "none yet"
+            raise CommandError(
+                f"no outlet {options['outlet']!r} (partner outlets: {known})",
+                returncode=EXIT_NOT_FOUND,
+            )
         days = options["expires_in_days"]
         if days is not None and not 1 <= days <= 3650:
             raise CommandError("--expires-in-days must be 1 to 3650", returncode=EXIT_INVALID)
