@@ -150,6 +150,12 @@ def _decide(request: HttpRequest, case: TakedownRequest, decision: str) -> str:
     if decision == "unfounded":
         if not may_decide(request.user):
             raise PermissionDenied
+        if request.POST.get("confirm") != "yes":
+            # It counts towards a warning and a suspension: never marked by a stray click.
+            raise DomainError(
+                "tick the box to confirm that the request is manifestly unfounded",
+                field="confirm",
+            )
         count = abuse.case_mark_unfounded(case=case, user_id=user_id).unfounded_count
         return (
             f"{case.reference} is recorded as manifestly unfounded; the requester has "

@@ -349,5 +349,10 @@ def test_mark_manifestly_unfounded(submit: Any, item: Any, rita: User) -> None:
     case = untrusted(submit, item)
     review.case_reject(case=case, user_id=rita.pk, reasons="Not the owner.")
     client = client_for(rita)
-    assert client.post(page_url(case), {"decision": "unfounded"}).status_code == 302
+    # Unconfirmed (a stray click, or the box left clear): nothing is counted.
+    unconfirmed = client.post(page_url(case), {"decision": "unfounded"}, follow=True)
+    assert "tick the box to confirm" in unconfirmed.content.decode()
+    assert Requester.objects.get(pk=case.requester_id).unfounded_count == 0
+    confirmed = {"decision": "unfounded", "confirm": "yes"}
+    assert client.post(page_url(case), confirmed).status_code == 302
     assert Requester.objects.get(pk=case.requester_id).unfounded_count == 1
