@@ -202,7 +202,7 @@ def test_each_step_is_mailed_with_reasons_and_redress(
     (suspension,) = _send_all()
     assert suspension.subject == "Requests from this address are suspended"
     assert "in all, 2 of your requests" in suspension.body
-    assert "we had warned you" in suspension.body
+    assert "We had warned you" in suspension.body
     assert "reply to this message" in suspension.body
     assert "Article 21" in suspension.body
 
