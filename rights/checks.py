@@ -101,3 +101,27 @@ def check_partner_webhook_loopback(app_configs: Any = None, **kwargs: Any) -> li
             )
         ]
     return []
+
+
+@register(Tags.database)
+def check_suppression_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Rules whose lookup keys another version of the key functions or of the Public Suffix
+    List computed: until they are computed again, a URL they cover may be allowed."""
+    from django.db import DatabaseError
+
+    from rights.models import Suppression
+
+    try:
+        stale = Suppression.objects.stale().count()
+    except DatabaseError:
+        return []  # not migrated yet: `migrate` computes them
+    if stale:
+        return [
+            Warning(
+                f"{stale} suppression rule{'s' if stale != 1 else ''} have lookup keys of "
+                "another version: the publication check may allow what they cover.",
+                hint="Run `python manage.py migrate` or `python manage.py suppression_rekey`.",
+                id="rights.W003",
+            )
+        ]
+    return []

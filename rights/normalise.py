@@ -7,9 +7,11 @@ user information, no fragment, no tracking parameters, and w3lib's canonical pat
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import unicodedata
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
@@ -66,6 +68,22 @@ AMP_PATH_SUFFIXES = ("/amp", ".amp")
 # Query arguments that ask for the AMP edition.
 AMP_QUERY_ARGS = frozenset({"amp", "amp=", "amp=1", "amp=true", "outputtype=amp"})
 _PSL = PublicSuffixList()
+# What an article key depends on besides the URL: the key functions' own rules (KEY_FORMAT, one
+# more whenever `article_key`, `prefix_key` or `base_host` change what they give) and the Public
+# Suffix List `base_host` consults. Keys stored with another version are computed again
+# (`Suppression.objects.stale().rekey()`, after every `migrate`).
+KEY_FORMAT = 1
+
+
+def _list_digest() -> str:
+    """A digest of the Public Suffix List data in use (the package's own file)."""
+    import publicsuffixlist
+
+    data = Path(publicsuffixlist.__file__).with_name("public_suffix_list.dat").read_bytes()
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+KEYS_VERSION = f"{KEY_FORMAT}:{_list_digest()}"
 
 
 class NormaliseError(ValueError):

@@ -8,8 +8,17 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Left, StrIndex
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
 
-from rights.normalise import article_key, prefix_key
+from rights.normalise import (
+    KEYS_VERSION,
+    NormaliseError,
+    article_key,
+    normalise_domain,
+    normalise_url,
+    prefix_key,
+)
 
 
 class SuppressionKind(models.TextChoices):
@@ -20,21 +29,73 @@ class SuppressionKind(models.TextChoices):
 
 def rule_key(kind: str, value: str) -> str:
     """What a rule is looked up by: an exact rule's `article_key` (every spelling of the
-    article has it), a prefix rule's `prefix_key`, a domain rule's domain."""
-    if kind == SuppressionKind.EXACT:
-        return article_key(value)
-    if kind == SuppressionKind.PREFIX:
-        return prefix_key(value)
-    return value
+    article has it), a prefix rule's `prefix_key`, a domain rule's domain; each of the value's
+    normalised form, so that a value stored as written (in bulk, or before a normaliser change)
+    still blocks its article. A value no URL parser takes is looked up as written."""
+    try:
+        if kind == SuppressionKind.EXACT:
+            return article_key(normalise_url(value))
+        if kind == SuppressionKind.PREFIX:
+            return prefix_key(normalise_url(value))
+        return normalise_domain(value, public_suffix_ok=True)
+    except (NormaliseError, ValueError):
+        return value
 
 
-class SuppressionManager(models.Manager["Suppression"]):
+class SuppressionQuerySet(models.QuerySet[Any]):
+    """Rules' keys follow their values however rows are written: one by one (`pre_save`, which
+    loaddata's raw saves fire too), in bulk, or by `update`."""
+
     def bulk_create(self, objs: Iterable[Suppression], *args: Any, **kwargs: Any) -> list[Any]:
-        """Rules made in bulk get their keys like those saved one by one."""
-        rules = list(objs)
+        rules: list[Any] = list(objs)
         for rule in rules:
-            rule.key = rule_key(rule.kind, rule.value)
+            rule.key_fill()
         return super().bulk_create(rules, *args, **kwargs)
+
+    def bulk_update(
+        self, objs: Iterable[Suppression], fields: Any, *args: Any, **kwargs: Any
+    ) -> int:
+        rules: list[Any] = list(objs)
+        names = set(fields)
+        if names & {"kind", "value"}:
+            for rule in rules:
+                rule.key_fill()
+            names |= {"key", "key_version"}
+        return super().bulk_update(rules, sorted(names), *args, **kwargs)
+
+    def update(self, **kwargs: Any) -> int:
+        if not {"kind", "value"} & set(kwargs):
+            return super().update(**kwargs)
+        ids = list(self.values_list("pk", flat=True))
+        count = super().update(**kwargs)
+        self.model._default_manager.filter(pk__in=ids).rekey()
+        return count
+
+    def stale(self) -> SuppressionQuerySet:
+        """The rules whose keys were computed by another version of the key functions or of
+        the Public Suffix List (`normalise.KEYS_VERSION`)."""
+        return self.exclude(key_version=KEYS_VERSION)
+
+    def rekey(self) -> int:
+        """Compute these rules' keys again (in batches); how many changed."""
+        changed, last = 0, 0
+        while True:
+            rules = list(self.filter(pk__gt=last).order_by("pk")[:REKEY_BATCH])
+            if not rules:
+                return changed
+            moved = []
+            for rule in rules:
+                before = (rule.key, rule.key_version)
+                rule.key_fill()
+                if (rule.key, rule.key_version) != before:
+                    moved.append(rule)
+            # The plain bulk update: the keys are filled already.
+            models.QuerySet.bulk_update(self, moved, ["key", "key_version"])
+            changed += len(moved)
+            last = rules[-1].pk
+
+
+REKEY_BATCH = 2000
 
 
 # The host part of a prefix rule's key (`bbc.co.uk` of `bbc.co.uk/news/`): the few prefix rules
@@ -50,6 +111,8 @@ class Suppression(models.Model):
     # Derived from kind and value on every save (`rule_key`): an exact rule's article key, so
     # that the publication check looks up one key per URL instead of its every spelling.
     key = models.CharField(max_length=2048, default="", editable=False)
+    # The `normalise.KEYS_VERSION` the key was computed with: another one is computed again.
+    key_version = models.CharField(max_length=40, default="", editable=False)
     case = models.ForeignKey(
         "rights.TakedownRequest",
         on_delete=models.PROTECT,
@@ -77,7 +140,7 @@ class Suppression(models.Model):
     )
     lift_reason = models.TextField(blank=True)
 
-    objects = SuppressionManager()
+    objects = SuppressionQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -105,11 +168,21 @@ class Suppression(models.Model):
         return f"{self.kind}:{self.value}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        self.key = rule_key(self.kind, self.value)
+        # The key itself is filled by `pre_save` (below), on raw saves too.
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and {"kind", "value"} & set(update_fields):
-            kwargs["update_fields"] = {*update_fields, "key"}
+            kwargs["update_fields"] = {*update_fields, "key", "key_version"}
         super().save(*args, **kwargs)
+
+    def key_fill(self) -> None:
+        self.key = rule_key(self.kind, self.value)
+        self.key_version = KEYS_VERSION
+
+
+@receiver(pre_save, sender=Suppression)
+def _suppression_key(sender: Any, instance: Suppression, **kwargs: Any) -> None:
+    """Every save of a rule, loaddata's raw ones included, stores the key of its value."""
+    instance.key_fill()
 
 
 class LadderRung(models.Model):

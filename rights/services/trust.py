@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -25,10 +25,13 @@ PUBLIC_PATH = re.compile(r"^/a/(?P<slug>[-a-zA-Z0-9_]+)/?$")
 
 def _public_slug(url: str) -> str | None:
     """The slug when `url` names our own copy (`/a/<slug>/`) under any everyday spelling of our
-    host: either scheme, with or without `www.`, the trailing slash or an AMP ending."""
+    host: either scheme, with or without `www.`, the trailing slash or an AMP ending, and with
+    its path's escapes decoded as our web server decodes them before routing (`/a%2Fslug/` is
+    served as `/a/slug/`)."""
     if base_host(host_of(url)) != base_host(host_of(settings.PUBLIC_BASE_URL)):
         return None
-    match = PUBLIC_PATH.match(urlsplit("//" + article_key(url)).path)
+    path = re.sub(r"/{2,}", "/", unquote(urlsplit("//" + article_key(url)).path))
+    match = PUBLIC_PATH.match(path)
     return match["slug"] if match else None
 
 
