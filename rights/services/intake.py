@@ -407,11 +407,8 @@ def _take_in(checked: list[_Checked], outcomes: list[Outcome | None]) -> None:
     for item in first:
         try:
             domain_items = _checked_item(item, earlier, requesters.get(item.clean.email))
-        except DomainError as error:
-            outcomes[item.index] = error
-            continue
-        except _Retry as retry:
-            outcomes[item.index] = IntakeResult(case=retry.case, created=False)
+        except (DomainError, _Retry) as exc:
+            outcomes[item.index] = _settled(item, exc)
             continue
         going.append((item, domain_items))
     # New requesters, made in address order. One that a concurrent first copy of a submission
@@ -442,14 +439,8 @@ def _take_in(checked: list[_Checked], outcomes: list[Outcome | None]) -> None:
             if item.clean.email in late:
                 _checked_item(item, earlier, requester)
             plan = _plan(item, requester, urls, domain_items, now=item.started(now))
-        except DomainError as error:
-            outcomes[item.index] = error
-            continue
-        except _Retry as retry:
-            outcomes[item.index] = IntakeResult(case=retry.case, created=False)
-            continue
-        except _SourceTaken:
-            outcomes[item.index] = _taken(item)
+        except (DomainError, _Retry, _SourceTaken) as exc:
+            outcomes[item.index] = _settled(item, exc)
             continue
         if isinstance(plan, IntakeResult):
             outcomes[item.index] = plan
@@ -474,6 +465,16 @@ def _take_in(checked: list[_Checked], outcomes: list[Outcome | None]) -> None:
         Requester.objects.filter(pk__in=made).exclude(pk__in=held).delete()
     if again:
         _take_in(again, outcomes)
+
+
+def _settled(item: _Checked, exc: Exception) -> Outcome:
+    """The outcome of an item its checks or its plan settled: refused, or a retry's case."""
+    if isinstance(exc, _Retry):
+        return IntakeResult(case=exc.case, created=False)
+    if isinstance(exc, _SourceTaken):
+        return _taken(item)
+    assert isinstance(exc, DomainError)
+    return exc
 
 
 class _Retry(Exception):
