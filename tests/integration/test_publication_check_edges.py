@@ -165,7 +165,7 @@ def _rule(kind: str, raw: str) -> tuple[str, str] | None:
 
 @pytest.mark.skipif(OLD is None, reason="needs the repository's history")
 @settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

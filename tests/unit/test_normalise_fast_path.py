@@ -23,7 +23,7 @@ from rights.normalise import (
 
 pytestmark = pytest.mark.smoke
 
-MANY = settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+MANY = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 
 # --- Strategies: mostly near the canonical form, where a slip in the short path would show ---
 
@@ -277,7 +277,7 @@ PREFIXED = st.builds(
 )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(raw=st.one_of(CANONICAL, PREFIXED))
 def test_spelling_keys_are_the_keys_of_the_spellings(raw: str) -> None:
     try:
