@@ -1,7 +1,4 @@
-from typing import Any
-
 from django.apps import AppConfig
-from django.core.exceptions import FieldDoesNotExist
 from django.db.models.signals import post_migrate
 
 
@@ -12,21 +9,6 @@ class RightsConfig(AppConfig):
 
     def ready(self) -> None:
         from rights import checks  # noqa: F401  (registers the system checks)
+        from rights.models.enforcement import rules_rekey
 
         post_migrate.connect(rules_rekey, sender=self)
-
-
-def rules_rekey(sender: AppConfig, using: str, apps: Any = None, **kwargs: Any) -> None:
-    """After every `migrate`: the suppression rules whose keys another version of the key
-    functions or of the Public Suffix List computed get theirs computed again, before the
-    release serves a publication check."""
-    if apps is not None:
-        try:
-            apps.get_model("rights", "Suppression")._meta.get_field("key_version")
-        except (LookupError, FieldDoesNotExist):
-            return  # migrated back to before rules had keys
-    from rights.models import Suppression
-
-    changed = Suppression.objects.using(using).stale().rekey()
-    if changed and kwargs.get("verbosity", 1) >= 1:
-        print(f"Suppression rules re-keyed: {changed}")

@@ -8,8 +8,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.db import DatabaseError
 
 from rights import removal
+from rights.models import Suppression
 
 
 @register(Tags.database, deploy=True)
@@ -107,10 +109,6 @@ def check_partner_webhook_loopback(app_configs: Any = None, **kwargs: Any) -> li
 def check_suppression_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Rules whose lookup keys another version of the key functions or of the Public Suffix
     List computed: until they are computed again, a URL they cover may be allowed."""
-    from django.db import DatabaseError
-
-    from rights.models import Suppression
-
     try:
         stale = Suppression.objects.stale().count()
     except DatabaseError:

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
+import publicsuffixlist
 from publicsuffixlist import PublicSuffixList
 from w3lib.url import canonicalize_url
 
@@ -77,8 +78,6 @@ KEY_FORMAT = 1
 
 def _list_digest() -> str:
     """A digest of the Public Suffix List data in use (the package's own file)."""
-    import publicsuffixlist
-
     data = Path(publicsuffixlist.__file__).with_name("public_suffix_list.dat").read_bytes()
     return hashlib.sha256(data).hexdigest()[:16]
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.functions import Left, StrIndex
 from django.db.models.signals import pre_save
@@ -183,6 +184,20 @@ class Suppression(models.Model):
 def _suppression_key(sender: Any, instance: Suppression, **kwargs: Any) -> None:
     """Every save of a rule, loaddata's raw ones included, stores the key of its value."""
     instance.key_fill()
+
+
+def rules_rekey(sender: Any, using: str, apps: Any = None, **kwargs: Any) -> None:
+    """After every `migrate`: the suppression rules whose keys another version of the key
+    functions or of the Public Suffix List computed get theirs computed again, before the
+    release serves a publication check."""
+    if apps is not None:
+        try:
+            apps.get_model("rights", "Suppression")._meta.get_field("key_version")
+        except (LookupError, FieldDoesNotExist):
+            return  # migrated back to before rules had keys
+    changed = Suppression.objects.using(using).stale().rekey()
+    if changed and kwargs.get("verbosity", 1) >= 1:
+        print(f"Suppression rules re-keyed: {changed}")
 
 
 class LadderRung(models.Model):
