@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from rights.models import ContentItem, TakedownRequest
+from rights.deadlines import Rung, rung_due_at
+from rights.models import ContentItem, LadderRung, TakedownRequest
 from rights.services.intake import Submission, takedown_submit
 from rights.statements import REQUIRED_STATEMENTS
 from rights.states import CaseState, ContentStatus
@@ -34,7 +35,10 @@ def submit(item: ContentItem, *, trusted: bool, **extra: Any) -> str:
     return takedown_submit(submission=submission).case.reference
 
 
-def test_trusted_removed_in_seconds_and_untrusted_failsafe(stack: Stack) -> None:
+def test_trusted_removed_at_once_and_untrusted_failsafe(stack: Stack) -> None:
+    """Trusted requests are removed at once, before the ladder's first rung falls due, with no
+    rung fired for them (how fast is measured by tests/bench/bench_engine.py, not here); nobody
+    decides the others, and the fail-safe disables them before the deadline."""
     outlet = telegraph()
     items = ContentItemFactory.create_batch(4, outlet=outlet)
     stack.start_worker()
@@ -48,11 +52,16 @@ def test_trusted_removed_in_seconds_and_untrusted_failsafe(stack: Stack) -> None
             TakedownRequest.objects.filter(reference__in=trusted, state=CaseState.REMOVED).count()
             == 2
         ),
-        timeout=15,
+        timeout=stack.deadline / 2,
         what="trusted cases removed",
     )
-    gone_after = time.monotonic() - started
-    assert gone_after < 10, gone_after
+    for case in TakedownRequest.objects.filter(reference__in=trusted):
+        assert case.clock_started_at is not None
+        assert case.deadline_seconds is not None
+        first_rung = rung_due_at(Rung.REMINDER, case.clock_started_at, case.deadline_seconds)
+        assert case.closed_at is not None
+        assert case.closed_at < first_rung, (case.reference, case.closed_at, first_rung)
+    assert not LadderRung.objects.filter(case__reference__in=trusted).exists()
     assert all(
         i.status == ContentStatus.REMOVED and i.body == ""
         for i in ContentItem.objects.filter(pk__in=[i.pk for i in items[:2]])
