@@ -255,9 +255,10 @@ def check_data(data: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def stream_head_seq(stream: str) -> int:
-    """The sequence number of the newest event in `stream` (0 when it has none)."""
-    return AuditStream.objects.filter(name=stream).values_list("seq", flat=True).first() or 0
+def stream_head_seqs(streams: Iterable[str]) -> dict[str, int]:
+    """The sequence number of the newest event in each of `streams` (absent: none yet); one
+    query."""
+    return dict(AuditStream.objects.filter(name__in=set(streams)).values_list("name", "seq"))
 
 
 # --- The witness ---------------------------------------------------------------------------

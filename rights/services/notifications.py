@@ -32,7 +32,6 @@ from rights.deadlines import duration_words, retry_backoff
 from rights.models import (
     Audience,
     AuditEvent,
-    AuditStream,
     InboundMessage,
     MailState,
     Notification,
@@ -110,11 +109,7 @@ def notify_many(
         raise ValueError(f"no message for {kind!r}")
     if not cases:
         return []
-    heads = dict(
-        AuditStream.objects.filter(name__in=[case.audit_stream() for case in cases]).values_list(
-            "name", "seq"
-        )
-    )
+    heads = audit.stream_head_seqs(case.audit_stream() for case in cases)
     occurrences = [key_suffix or f"e{heads.get(case.audit_stream(), 0)}" for case in cases]
     # Every event anyone is told of is also the filing partner's, when a partner's API filed the
     # case: here, once, rather than at each step that notifies. An event only the partner hears

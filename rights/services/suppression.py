@@ -26,7 +26,7 @@ from rights.normalise import (
     spelling_keys,
 )
 from rights.selectors import domain_held_elsewhere, item_held_elsewhere
-from rights.services.trust import _public_slug
+from rights.services.trust import public_slug
 
 
 def suppression_create(
@@ -280,7 +280,7 @@ def _sources_of_our_copies(articles: dict[str, str], base_hosts: dict[str, str])
     slugs = {
         url: slug
         for url, article in articles.items()
-        if ours in article.split("/", 1)[0] and (slug := _public_slug(url)) is not None
+        if ours in article.split("/", 1)[0] and (slug := public_slug(url)) is not None
     }
     if not slugs:
         return {}

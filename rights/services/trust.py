@@ -23,7 +23,7 @@ VERIFIED = Q(verified_at__isnull=False) & ~Q(verification_method="")
 PUBLIC_PATH = re.compile(r"^/a/(?P<slug>[-a-zA-Z0-9_]+)/?$")
 
 
-def _public_slug(url: str) -> str | None:
+def public_slug(url: str) -> str | None:
     """The slug when `url` names our own copy (`/a/<slug>/`) under any everyday spelling of our
     host: either scheme, with or without `www.`, the trailing slash or an AMP ending, and with
     its path's escapes decoded as our web server decodes them before routing (`/a%2Fslug/` is
@@ -50,7 +50,7 @@ def resolve_url_groups(groups: Sequence[Sequence[str]]) -> list[dict[str, Conten
     """`resolve_urls` for each group of URLs (each request of a batch), in the same two
     queries for all of them."""
     urls = {url for group in groups for url in group}
-    slugs = {url: slug for url in urls if (slug := _public_slug(url)) is not None}
+    slugs = {url: slug for url in urls if (slug := public_slug(url)) is not None}
     by_slug = (
         {i.slug: i for i in ContentItem.objects.filter(slug__in=set(slugs.values()))}
         if slugs

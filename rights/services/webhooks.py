@@ -2,7 +2,7 @@
 
 A partner outlet registers one endpoint. Each event of a case its API filed (channel `api`,
 outlet = the partner) becomes an outbox row (`Notification`, transport `webhook`) and a
-`WebhookDelivery` in the same transaction as the event: `notify` calls `event_record` for every
+`WebhookDelivery` in the same transaction as the event: `notify` calls `events_record` for every
 event it is told of, so no caller has to remember the partner. The worker's `notification_send`
 claims the row under a lease and calls `delivery_send`, which signs the stored body per the
 Standard Webhooks specification and POSTs it. A 2xx is delivered; anything else (a 3xx
@@ -329,18 +329,13 @@ def event_payload(
     return {"type": event_type, "timestamp": iso(now), "data": data}
 
 
-def event_record(*, case: TakedownRequest, kind: str, occurrence: str) -> int:
-    """Put the partner's deliveries for this event in the outbox (in the caller's transaction);
-    how many were new. Only for cases a partner's API filed, and only while it has an endpoint.
-    `occurrence` names the event as the outbox's own key does, so a repeat adds nothing."""
-    return events_record(cases=[case], kind=kind, occurrences=[occurrence])
-
-
 def events_record(
     *, cases: Sequence[TakedownRequest], kind: str, occurrences: Sequence[str]
 ) -> int:
-    """`event_record` for the same event of many cases (`occurrences` in the same order), in
-    constant queries."""
+    """Put the partners' deliveries for this event of these cases in the outbox (in the
+    caller's transaction), in constant queries; how many were new. Only for cases a partner's
+    API filed, and only while it has an endpoint. Each case's occurrence (in the same order)
+    names the event as the outbox's own key does, so a repeat adds nothing."""
     event_type = EVENTS.get(kind)
     if event_type is None:
         return 0
